@@ -1,0 +1,82 @@
+"""One-shot containers: create, start, wait, collect output, check it, and always remove.
+
+Why not ``containers.run(remove=True)``: it leaks the container when start fails and silently
+tries to pull a missing image. Here the container is created from an image *id* (no pull), is
+labelled with the task that made it, and is removed in ``finally``, also on Ctrl-C.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import docker.errors
+import requests
+
+from .engine import LABEL_TASK, Engine
+from .errors import CheckFailed, EngineError
+from .spec import RunStep
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a one-shot container did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress) -> Outcome:
+    """Run the step's command in a fresh container from ``image_id`` and return its outcome.
+
+    Raises:
+        EngineError: the container could not be created or did not finish within the timeout.
+    """
+    client = engine.client
+    try:
+        container = client.containers.create(
+            image_id, command=list(step.command) if step.command is not None else None,
+            environment=dict(step.env), labels={LABEL_TASK: step.task}, detach=True)
+    except docker.errors.ImageNotFound:
+        raise EngineError(f"{step.task}: the image {image_id[:19]} is gone from the engine; "
+                          "rerun so that its build step makes it again.") from None
+    try:
+        container.start()
+        try:
+            status = container.wait(timeout=step.timeout)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            raise EngineError(f"{step.task}: the container did not finish within "
+                              f"{step.timeout} s (raise 'timeout:' in the step if it needs "
+                              "longer).") from None
+        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+    finally:
+        container.remove(force=True)
+    for line in stdout.splitlines():
+        progress(line)
+    return Outcome(exit_code=int(status.get("StatusCode", -1)), stdout=stdout, stderr=stderr)
+
+
+def check(step: RunStep, outcome: Outcome) -> None:
+    """Compare an outcome with the step's ``expect:``.
+
+    Raises:
+        CheckFailed: with every unmet expectation and the container's output.
+    """
+    problems = []
+    if outcome.exit_code != step.expect.exit_code:
+        problems.append(f"exit code {outcome.exit_code}, expected {step.expect.exit_code}")
+    for stream, patterns in (("stdout", step.expect.stdout), ("stderr", step.expect.stderr)):
+        text = getattr(outcome, stream)
+        for pattern in patterns:
+            if not re.search(pattern, text, re.MULTILINE):
+                problems.append(f"{stream} does not match /{pattern}/")
+    if problems:
+        raise CheckFailed(
+            f"{step.task}: the container's output is not as expected ({'; '.join(problems)}). "
+            f"Fix the image or the step's 'expect:' in {step.where.file}.\n"
+            f"--- stdout ---\n{outcome.stdout.rstrip()}\n--- stderr ---\n"
+            f"{outcome.stderr.rstrip()}")

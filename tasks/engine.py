@@ -1,0 +1,109 @@
+"""The Docker Engine as this project sees it: one client, and one listing of images per process.
+
+Uptodate checks ask "does the engine still have image X / what id does tag T have" for every
+task; asking the engine each time would cost one API call per task. ``Engine`` lists images once
+and keeps the listing current as our own operations change it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import docker
+import docker.errors
+
+from .errors import EngineError
+
+#: Labels put on everything this project creates, so it can be found and cleaned up.
+LABEL_INPUTS = "org.ac295.inputs-digest"
+LABEL_TASK = "org.ac295.task"
+
+
+@dataclass
+class ImageInfo:
+    """What the engine knows of one image."""
+
+    id: str
+    tags: list[str]
+    repo_digests: list[str]
+    labels: dict[str, str]
+
+
+@dataclass
+class Engine:
+    """A lazily connected Docker client plus a per-process image listing.
+
+    Args:
+        factory: makes the client (``docker.from_env`` in production, a fake in unit tests).
+    """
+
+    factory: Callable[[], Any] = docker.from_env
+    _client: Any = None
+    _images: dict[str, ImageInfo] | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> Any:
+        """The Docker client, connected and pinged on first use."""
+        if self._client is None:
+            where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            hint = (f"No Docker Engine answers at {where}. Run script/bootstrap (as root it "
+                    "installs Debian's docker.io and starts dockerd), start one yourself, or "
+                    "point DOCKER_HOST at one.")
+            try:
+                client = self.factory()
+                client.ping()
+            except docker.errors.DockerException as err:
+                raise EngineError(f"{hint} ({err})") from None
+            except Exception as err:  # requests' connection errors when the socket is gone
+                raise EngineError(f"{hint} ({type(err).__name__})") from None
+            self._client = client
+        return self._client
+
+    def images(self) -> dict[str, ImageInfo]:
+        """All images by id, listed once per process."""
+        if self._images is None:
+            self._images = {}
+            for image in self.client.api.images():
+                self._remember(image.get("Id", ""), image.get("RepoTags") or [],
+                               image.get("RepoDigests") or [], image.get("Labels") or {})
+        return self._images
+
+    def _remember(self, image_id: str, tags: list[str], digests: list[str],
+                  labels: dict[str, str]) -> None:
+        assert self._images is not None
+        tags = [t for t in tags if t != "<none>:<none>"]
+        digests = [d for d in digests if d != "<none>@<none>"]
+        self._images[image_id] = ImageInfo(image_id, tags, digests, labels)
+
+    def image_id(self, ref: str) -> str | None:
+        """The id that an image id or tag refers to in the engine, or None."""
+        images = self.images()
+        if ref in images:
+            return ref
+        wanted = ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+        for info in images.values():
+            if wanted in info.tags:
+                return info.id
+        return None
+
+    def refresh(self, ref: str) -> ImageInfo | None:
+        """Re-read one image after we changed it (build, tag, push); drop it if it is gone."""
+        images = self.images()
+        try:
+            attrs = self.client.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            images.pop(ref, None)
+            return None
+        for info in images.values():  # a tag moves: take it off the image that had it
+            info.tags = [t for t in info.tags if t not in (attrs.get("RepoTags") or [])]
+        self._remember(attrs["Id"], attrs.get("RepoTags") or [], attrs.get("RepoDigests") or [],
+                       (attrs.get("Config") or {}).get("Labels") or {})
+        return images[attrs["Id"]]
+
+    def find_by_label(self, key: str, value: str) -> ImageInfo | None:
+        """An image carrying ``key=value`` (e.g. a build's inputs digest), or None."""
+        for info in self.images().values():
+            if info.labels.get(key) == value:
+                return info
+        return None

@@ -1,0 +1,44 @@
+"""Load the whole project for dodo.py: config, specs, doit settings and task dicts.
+
+Kept out of dodo.py so that dodo.py stays a few lines and tests can load a project directly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from . import config as config_mod
+from . import graph, spec
+from .errors import Ac295Error
+from .steps import Runtime
+
+__all__ = ["Ac295Error", "load"]
+
+
+def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
+         environ: dict[str, str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return ``(DOIT_CONFIG, task dicts)`` for the project at ``root``.
+
+    Args:
+        root: the folder holding dodo.py and ac295.yml.
+        cmdline_vars: doit's ``get_var``; its ``name=value`` pairs override variables.
+        environ: the environment (default ``os.environ``), for ``AC295_*`` overrides.
+
+    Raises:
+        Ac295Error: any spec or config problem, before a task exists.
+    """
+    cfg = config_mod.load(root, environ=environ, cmdline=cmdline_vars)
+    exercises = spec.load_project(cfg)
+    runtime = Runtime(cfg)
+    tasks = list(graph.exercise_tasks(runtime, exercises))
+    cfg.state.mkdir(parents=True, exist_ok=True)
+    doit_config = {
+        # sqlite3: safe with more than one reader; dbm.dumb (the default here) can corrupt.
+        "backend": "sqlite3",
+        "dep_file": str(cfg.state / "doit.sqlite"),
+        "default_tasks": [e.name for e in exercises],
+        "verbosity": 2,
+        # md5 looks at content when the timestamp moved: an equal-content touch reruns nothing.
+        "check_file_uptodate": "md5",
+    }
+    return doit_config, tasks
