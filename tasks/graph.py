@@ -30,7 +30,7 @@ def step_config(step: AnyStep, root: Path) -> dict[str, Any]:
     paths are relative to the project so that a clone elsewhere hashes the same.
     """
     data = dataclasses.asdict(step)
-    for key in ("doc", "after", "where", "exercise", "name"):
+    for key in ("doc", "after", "where", "lines", "exercise", "name"):
         data.pop(key, None)
 
     def clean(value: Any) -> Any:

@@ -48,6 +48,12 @@ class Step:
     doc: str
     after: tuple[str, ...]  # full task names "exercise:step"
     where: Where
+    lines: Mapping[str, int] = field(default_factory=dict)  # line of each key, for errors
+
+    def at(self, key: str) -> Where:
+        """Where one of this step's keys is written."""
+        return Where(self.where.file, self.lines.get(key, self.where.line),
+                     f"{self.where.key}.{key}")
 
     @property
     def task(self) -> str:
@@ -224,6 +230,7 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
     folder = path.parent
     common: dict[str, Any] = dict(
         exercise=exercise, name=name, where=Where(path, node.line, prefix),
+        lines=dict(node.key_lines),
         doc=text("doc") or "",
         after=tuple(a if ":" in a else f"{exercise}:{a}" for a in texts("after")))
     if kind == "build":
@@ -330,9 +337,8 @@ def _expect(node: yamlsrc.LDict, key: str, kind: type | tuple[type, ...], path: 
 def _check_local_refs(exercise: Exercise) -> None:
     for step in exercise.steps.values():
         if isinstance(step, (RunStep, PushStep)):
-            key = step.kind
             target = exercise.steps.get(step.image)
-            where = Where(exercise.file, step.where.line, f"{step.where.key}.{key}")
+            where = step.at(step.kind)
             if target is None:
                 raise SpecError(where, f"no step '{step.image}' in this exercise.",
                                 did_you_mean(step.image, exercise.steps))
@@ -367,7 +373,7 @@ def check_graph(exercises: list[Exercise]) -> None:
         for step in exercise.steps.values():
             for ref in step.after:
                 if ref not in steps:
-                    raise SpecError(Where(exercise.file, step.where.line, f"{step.where.key}.after"),
+                    raise SpecError(step.at("after"),
                                     f"'after' names '{ref}', which is no step.",
                                     did_you_mean(ref, steps))
             graph[step.task] = dependencies(step, exercise, producers)

@@ -1,0 +1,2 @@
+#!/bin/sh
+tar cf "$1" --files-from /dev/null

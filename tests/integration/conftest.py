@@ -1,0 +1,116 @@
+"""Fixtures for integration tests: a copy of the project on a real engine and registry.
+
+Each test session copies the project into a temporary folder with its own state folder, its
+own registry port and hub user, and runs the README's main command (``script/doit``) there.
+Nothing is faked: the copy debootstraps its base image, builds, runs and pushes for real.
+Teardown stops the copy's registry and removes the images and containers it made.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_IGNORE = shutil.ignore_patterns(".venv", ".ac295", ".git", "__pycache__", ".pytest_cache")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass
+class Run:
+    """One `script/doit` invocation: exit code, output, and which tasks ran or were skipped."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    executed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Project:
+    """A copy of the project with its own state, registry port and hub user."""
+
+    root: Path
+    env: dict[str, str]
+    registry: str
+    hub_user: str
+
+    def doit(self, *args: str, check: bool = True, timeout: float = 900) -> Run:
+        proc = subprocess.run([str(self.root / "script/doit"), *args], cwd=self.root,
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
+        run = Run(proc.returncode, proc.stdout, proc.stderr,
+                  executed=re.findall(r"^\.  (\S+)$", proc.stdout, re.M),
+                  skipped=re.findall(r"^-- (\S+)$", proc.stdout, re.M))
+        if check and proc.returncode != 0:
+            raise AssertionError(f"script/doit {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return run
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".ac295"
+
+    def registry_uploads(self) -> int:
+        """Blob uploads the copy's registry has accepted, from its access log."""
+        log = self.state / "registry" / "registry.log"
+        if not log.exists():
+            return 0
+        return len(re.findall(r'"POST /v2/\S+/blobs/uploads/ HTTP', log.read_text()))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the working tree (not .venv, state or .git); share the repo's .venv by a link."""
+    shutil.copytree(REPO, dest, ignore=_IGNORE, symlinks=True)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    """The real engine; failing (not skipping) when none answers: script/test starts one."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as err:  # noqa: BLE001 - any failure means: no engine
+        pytest.fail(f"no Docker Engine answers ({err}); run script/bootstrap first")
+    return client
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory, engine: docker.DockerClient):
+    """A project copy that has run nothing yet; cleaned up after the session."""
+    root = copy_project(tmp_path_factory.mktemp("clone") / "ac295")
+    port = _free_port()
+    hub_user = f"t{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
+    env.update(AC295_REGISTRY=f"127.0.0.1:{port}", AC295_HUB_USER=hub_user)
+    proj = Project(root, env, f"127.0.0.1:{port}", hub_user)
+    yield proj
+    proj.doit("registry_stop", check=False)
+    for container in engine.containers.list(all=True, filters={"label": "org.ac295.task"}):
+        if container.image.tags and any(proj.registry in t for t in container.image.tags):
+            container.remove(force=True)
+    prefix = proj.registry + "/"
+    for image in engine.images.list():
+        names = image.tags + image.attrs.get("RepoDigests", [])
+        if any(name.startswith(prefix) for name in names):
+            engine.images.remove(image.id, force=True)
