@@ -150,6 +150,34 @@ def push(engine: Engine, ref: str, progress: Progress) -> tuple[str, int]:
     return digest, uploaded
 
 
+def pull(engine: Engine, ref: str, progress: Progress) -> str:
+    """Pull ``ref`` into the engine and return its image id.
+
+    Raises:
+        RegistryError: an error chunk in the stream (docker-py does not raise for those), or
+            the engine has no such image afterwards.
+    """
+    repo, tag = parse_repository_tag(ref)
+    progress(f"pulling {ref}")
+    try:
+        for chunk in engine.client.api.pull(repo, tag=tag or "latest", stream=True,
+                                            decode=True):
+            if "error" in chunk:
+                detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+                raise RegistryError(f"pulling {ref} failed: {detail}. Check the reference, "
+                                    "that its registry is reachable, and `docker login`.")
+            if chunk.get("status") in ("Pull complete", "Already exists"):
+                progress(f"{chunk.get('id', '')}: {chunk['status']}")
+    except docker.errors.APIError as err:
+        raise RegistryError(f"pulling {ref} failed: {err.explanation or err}. Check the "
+                            "reference, that its registry is reachable, and `docker login`."
+                            ) from None
+    info = engine.refresh(ref)
+    if info is None:
+        raise RegistryError(f"pulling {ref} reported success but the engine has no such image.")
+    return info.id
+
+
 @dataclass(frozen=True)
 class LocalRegistry:
     """The CNCF distribution registry (Debian's ``docker-registry``) run by this project.

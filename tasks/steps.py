@@ -18,7 +18,7 @@ from doit.exceptions import TaskFailed
 from . import containers, images, records, registry
 from .config import Config
 from .engine import LABEL_INPUTS, Engine
-from .errors import Ac295Error, BuildError, RecipeError
+from .errors import Ac295Error, RecipeError
 from .spec import BuildStep, ImportStep, PushStep, RunStep, ShStep
 
 
@@ -103,10 +103,9 @@ def build_action(rt: Runtime, step: BuildStep) -> None:
     """Build the image, or reuse one the engine has with the same inputs digest."""
     path = rt.record_path(step.task)
     records.remove(path)
-    for base in step.bases:
+    for base in step.bases:  # a base no step makes (python:3.11-slim): pull it, checked
         if rt.engine.image_id(base) is None:
-            raise BuildError(f"{step.task}: the base image {base} (FROM in {step.dockerfile}) "
-                             "is not in the engine. Build the step that makes it, or pull it.")
+            registry.pull(rt.engine, base, progress)
     digest = images.inputs_digest(step, rt.engine)
     assert digest is not None  # every base is present
     existing = rt.engine.find_by_label(LABEL_INPUTS, digest)
