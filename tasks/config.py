@@ -62,17 +62,17 @@ def load(root: Path, environ: Mapping[str, str] | None = None,
     environ = os.environ if environ is None else environ
     path = root / CONFIG_FILE
     data = yamlsrc.load(path) if path.exists() else yamlsrc.LDict()
-    if not isinstance(data, dict):
+    if not isinstance(data, yamlsrc.LDict):
         raise SpecError(Where(path, 1), "the config must be a mapping of keys to values.")
     for key in data:
         if key not in _TOP_KEYS:
             raise SpecError(Where(path, data.line_of(key), key), f"unknown key '{key}'.",
                             did_you_mean(key, _TOP_KEYS))
-    raw = data.get("variables") or {}
-    if not isinstance(raw, dict):
+    raw = data.get("variables") or yamlsrc.LDict()
+    if not isinstance(raw, yamlsrc.LDict):
         raise SpecError(Where(path, data.line_of("variables"), "variables"),
                         "must be a mapping of variable names to strings.")
-    lines = {k: raw.line_of(k) for k in raw} if isinstance(raw, yamlsrc.LDict) else {}
+    lines = {k: raw.line_of(k) for k in raw}
     values: dict[str, str] = {}
     for name, value in raw.items():
         if name in BUILTINS:
@@ -109,7 +109,13 @@ def _resolve_all(values: dict[str, str], path: Path, lines: Mapping[str, int]) -
             raise SpecError(Where(path, lines.get(name, 0), f"variables.{name}"),
                             f"variables refer to each other in a circle: {cycle}.")
         where = Where(path, lines.get(name, 0), f"variables.{name}")
-        refs = {field for _, field, _, _ in _fields(values[name], where) if field}
+        refs = set()
+        for _, ref, _, _ in _fields(values[name], where):
+            if ref == "":
+                raise SpecError(where, f"empty '{{}}' in '{values[name]}'.",
+                                "Write {{ and }} for literal braces.")
+            if ref is not None:
+                refs.add(ref)
         subs = {ref: resolve(_known(ref, values, where), chain + (name,)) for ref in refs}
         resolved[name] = values[name].format_map(subs)
         return resolved[name]

@@ -7,6 +7,7 @@ The build's inputs digest includes each base image's id, and a base that another
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Mapping
 
@@ -14,19 +15,20 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A
 
 
 def _logical_lines(text: str) -> list[str]:
+    """Join continuation lines; comment and empty lines are skipped, inside one too."""
     lines, current = [], ""
     for raw in text.splitlines():
         stripped = raw.strip()
-        if stripped.startswith("#") and not current:
+        if not stripped or stripped.startswith("#"):
             continue
         if stripped.endswith("\\"):
-            current += stripped[:-1] + " "
+            current += stripped[:-1]
             continue
         lines.append(current + stripped)
         current = ""
-    if current:
+    if current.strip():
         lines.append(current)
-    return [line for line in lines if line]
+    return lines
 
 
 def _substitute(text: str, values: Mapping[str, str]) -> str:
@@ -35,6 +37,14 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
         default = match.group(2)
         return values.get(name) or (default or "")
     return _VAR.sub(one, text)
+
+
+def _words(text: str) -> list[str]:
+    """Split ``ARG A=x B='y z'`` as Docker does: shell-like words, quotes removed."""
+    try:
+        return shlex.split(text, comments=False)
+    except ValueError:  # an unbalanced quote: take the words as they are
+        return text.split()
 
 
 def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, ...]:
@@ -48,19 +58,20 @@ def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, .
     bases: list[str] = []
     seen_from = False
     for line in _logical_lines(dockerfile.read_text(encoding="utf-8")):
-        word, _, rest = line.partition(" ")
-        word = word.upper()
+        parts = line.split(None, 1)
+        word, rest = parts[0].upper(), (parts[1] if len(parts) > 1 else "")
         if word == "ARG" and not seen_from:
-            name, _, default = rest.strip().partition("=")
-            args[name.strip()] = build_args.get(name.strip(), default.strip().strip('"'))
+            for item in _words(rest):
+                name, _, default = item.partition("=")
+                args[name] = build_args.get(name, default)
         elif word == "FROM":
             seen_from = True
-            parts = [p for p in rest.split() if not p.startswith("--")]
-            if not parts:
+            words = [p for p in rest.split() if not p.startswith("--")]
+            if not words:
                 continue
-            image = _substitute(parts[0], args)
-            if len(parts) >= 3 and parts[1].lower() == "as":
-                stages.add(parts[2].lower())
+            image = _substitute(words[0], args)
+            if len(words) >= 3 and words[1].lower() == "as":
+                stages.add(words[2].lower())
             if image and image.lower() != "scratch" and image.lower() not in stages \
                     and image not in bases:
                 bases.append(image)

@@ -17,7 +17,7 @@ from doit.tools import config_changed
 
 from . import steps as ops
 from .spec import (AnyStep, BuildStep, Exercise, ImportStep, PushStep, RunStep, ShStep,
-                   image_producers)
+                   base_producers, image_producers)
 
 REGISTRY_START = "registry_start"
 REGISTRY_STOP = "registry_stop"
@@ -73,8 +73,8 @@ def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
         "verbosity": 2,
     }
     if isinstance(step, BuildStep):
-        task["file_dep"] += [str(rt.record_path(producers[b].task)) for b in step.bases
-                             if b in producers]
+        task["file_dep"] += [str(rt.record_path(p.task))
+                             for p in base_producers(step, producers)]
         task["actions"] = [_action(ops.build_action, rt, step)]
         task["uptodate"].append(_checked(ops.build_uptodate, rt, step))
     elif isinstance(step, ImportStep):

@@ -203,9 +203,13 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
     def where(key: str) -> Where:
         return Where(path, node.line_of(key), f"{prefix}.{key}")
 
-    def text(key: str, required: bool = False) -> str | None:
-        value = _expect(node, key, (str, int), path, prefix, required=required)
+    def text(key: str) -> str | None:
+        value = _expect(node, key, (str, int), path, prefix)
         return None if value is None else expand(str(value), variables, where(key))
+
+    def required(key: str) -> str:
+        value = _expect(node, key, (str, int), path, prefix, required=True)
+        return expand(str(value), variables, where(key))
 
     def texts(key: str) -> tuple[str, ...]:
         value = node.get(key)
@@ -217,7 +221,7 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
         return tuple(expand(str(i), variables, where(key)) for i in items)
 
     def mapping(key: str) -> dict[str, str]:
-        value = _expect(node, key, dict, path, prefix) or {}
+        value = _expect(node, key, dict, path, prefix) or yamlsrc.LDict()
         out = {}
         for k, v in value.items():
             if not isinstance(v, (str, int, float)) or isinstance(v, bool):
@@ -234,7 +238,7 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
         doc=text("doc") or "",
         after=tuple(a if ":" in a else f"{exercise}:{a}" for a in texts("after")))
     if kind == "build":
-        context = (folder / text("build", required=True)).resolve()
+        context = (folder / required("build")).resolve()
         if not context.is_dir():
             raise SpecError(where("build"), f"the build context {context} is not a folder.")
         dockerfile = (context / (text("dockerfile") or "Dockerfile")).resolve()
@@ -245,24 +249,24 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
         args = mapping("args")
         bases = dockerfiles.base_images(dockerfile, args)
         return BuildStep(**common, context=context, dockerfile=dockerfile,
-                         tag=_image_ref(text("tag", required=True), where("tag")),
+                         tag=_image_ref(required("tag"), where("tag")),
                          args=args, bases=bases)
     if kind == "import":
-        return ImportStep(**common, tarball=(folder / text("import", required=True)).resolve(),
-                          tag=_image_ref(text("tag", required=True), where("tag")),
+        return ImportStep(**common, tarball=(folder / required("import")).resolve(),
+                          tag=_image_ref(required("tag"), where("tag")),
                           changes=texts("changes"))
     if kind == "run":
         command = node.get("command")
         timeout = _expect(node, "timeout", int, path, prefix)
         if timeout is not None and timeout <= 0:
             raise SpecError(where("timeout"), "must be a positive number of seconds.")
-        return RunStep(**common, image=text("run", required=True),
+        return RunStep(**common, image=required("run"),
                        command=None if command is None else texts("command"),
                        env=mapping("env"), expect=_parse_expect(node, path, prefix, variables),
                        timeout=timeout or 300)
     if kind == "push":
         tag = text("tag")
-        return PushStep(**common, image=text("push", required=True),
+        return PushStep(**common, image=required("push"),
                         tag=None if tag is None else _image_ref(tag, where("tag")))
     commands = texts("sh")
     if not commands:
@@ -347,10 +351,31 @@ def _check_local_refs(exercise: Exercise) -> None:
                                 "makes no image.", "Refer to a build or import step.")
 
 
+def normalize_ref(ref: str) -> str:
+    """The form Docker compares references in: ``:latest`` added, ``docker.io/library/`` dropped."""
+    name, _, digest = ref.partition("@")
+    if not digest and ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/",
+                   "index.docker.io/", "library/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    return f"{name}@{digest}" if digest else name
+
+
 def image_producers(exercises: list[Exercise]) -> dict[str, AnyStep]:
-    """Map each image tag the project makes to the step that makes it."""
-    return {s.tag: s for e in exercises for s in e.steps.values()
+    """Map each image the project makes (normalized reference) to the step that makes it."""
+    return {normalize_ref(s.tag): s for e in exercises for s in e.steps.values()
             if isinstance(s, (BuildStep, ImportStep))}
+
+
+def base_producers(step: AnyStep, producers: Mapping[str, AnyStep]) -> list[AnyStep]:
+    """The steps that make a build step's FROM images."""
+    if not isinstance(step, BuildStep):
+        return []
+    found = (producers.get(normalize_ref(b)) for b in step.bases)
+    return [p for p in found if p is not None]
 
 
 def dependencies(step: AnyStep, exercise: Exercise,
@@ -359,8 +384,7 @@ def dependencies(step: AnyStep, exercise: Exercise,
     deps = list(step.after)
     if isinstance(step, (RunStep, PushStep)):
         deps.append(f"{exercise.name}:{step.image}")
-    if isinstance(step, BuildStep):
-        deps += [producers[b].task for b in step.bases if b in producers]
+    deps += [p.task for p in base_producers(step, producers)]
     return deps
 
 

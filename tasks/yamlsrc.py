@@ -17,8 +17,10 @@ from .errors import SpecError, Where
 class LDict(dict):
     """A mapping from YAML that knows its own line and each key's line."""
 
-    line: int = 0
-    key_lines: dict[str, int]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.key_lines: dict[str, int] = {}
 
     def line_of(self, key: str) -> int:
         """Line of ``key`` if present, else the mapping's own line."""
@@ -28,8 +30,10 @@ class LDict(dict):
 class LList(list):
     """A sequence from YAML that knows its own line and each item's line."""
 
-    line: int = 0
-    item_lines: list[int]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.item_lines: list[int] = []
 
 
 class _Loader(yaml.SafeLoader):
@@ -42,7 +46,6 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:
     loader.flatten_mapping(node)
     result = LDict()
     result.line = node.start_mark.line + 1
-    result.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1

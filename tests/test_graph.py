@@ -180,10 +180,6 @@ def test_step_config_is_the_same_in_a_clone_elsewhere(tmp_path, app_steps):
 
 # --- image references that docker treats as equal ----------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="spec.image_producers/dependencies and graph.step_task "
-                   "match FROM references to tags by exact string: 'x' and 'x:latest' are the "
-                   "same image to docker but make no edge")
 def test_implicit_latest_tag_still_links_the_steps(tmp_path):
     (tmp_path / "ac295.yml").write_text("variables:\n  registry: 127.0.0.1:5000\n")
     for name, text in (("a", "FROM scratch\n"), ("b", "FROM 127.0.0.1:5000/me/base:latest\n")):
