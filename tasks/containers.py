@@ -6,16 +6,18 @@ labelled with the task that made it, and is removed in ``finally``, also on Ctrl
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import docker.errors
 import requests
+from docker.utils import parse_repository_tag
 
-from .engine import LABEL_TASK, Engine
+from .engine import LABEL_INPUTS, LABEL_TASK, Engine
 from .errors import CheckFailed, EngineError
-from .spec import RunStep
+from .model import CommitStep, RunStep
 
 Progress = Callable[[str], None]
 
@@ -29,17 +31,20 @@ class Outcome:
     stderr: str
 
 
-def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress) -> Outcome:
+def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress,
+             network_name: str | None = None) -> Outcome:
     """Run the step's command in a fresh container from ``image_id`` and return its outcome.
 
     Raises:
         EngineError: the container could not be created or did not finish within the timeout.
     """
     client = engine.client
+    network = {"network": network_name} if network_name else {}
     try:
         container = client.containers.create(
             image_id, command=list(step.command) if step.command is not None else None,
-            environment=dict(step.env), labels={LABEL_TASK: step.task}, detach=True)
+            environment=dict(step.env), labels=engine.labels(step.task), detach=True,
+            **network)
     except docker.errors.ImageNotFound:
         raise EngineError(f"{step.task}: the image {image_id[:19]} is gone from the engine; "
                           "rerun so that its build step makes it again.") from None
@@ -80,3 +85,47 @@ def check(step: RunStep, outcome: Outcome) -> None:
             f"Fix the image or the step's 'expect:' in {step.where.file}.\n"
             f"--- stdout ---\n{outcome.stdout.rstrip()}\n--- stderr ---\n"
             f"{outcome.stderr.rstrip()}")
+
+
+def commit(step: CommitStep, engine: Engine, source_id: str, digest: str,
+           progress: Progress) -> str:
+    """Run the step's commands in a container from ``source_id`` and commit it as its tag.
+
+    The commands run under ``/bin/sh -c`` with ``set -e``; the committed image keeps the
+    source's CMD and ENTRYPOINT (not the shell that ran the commands) and gets the step's
+    labels. The container is removed in ``finally``.
+
+    Raises:
+        CheckFailed: a command failed; its output is in the message.
+    """
+    client = engine.client
+    source = client.api.inspect_image(source_id)["Config"] or {}
+    script = "set -e\n" + "\n".join(step.commands)
+    kwargs: dict[str, Any] = {"command": ["/bin/sh", "-c", script]}
+    if source.get("Entrypoint"):
+        kwargs = {"entrypoint": ["/bin/sh", "-c"], "command": [script]}
+    container = client.containers.create(source_id, labels=engine.labels(step.task),
+                                         detach=True, **kwargs)
+    try:
+        container.start()
+        status = container.wait(timeout=600)
+        output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        for line in output.splitlines():
+            progress(line)
+        if status.get("StatusCode") != 0:
+            raise CheckFailed(f"{step.task}: a command failed (exit code "
+                              f"{status.get('StatusCode')}); the image was not committed. Fix "
+                              f"'commands:' in {step.where.file}.\n--- output ---\n"
+                              f"{output.rstrip()}")
+        repo, tag = parse_repository_tag(step.tag)
+        changes = [f"CMD {json.dumps(source.get('Cmd') or [])}",
+                   f"LABEL {LABEL_INPUTS}={digest}", f"LABEL {LABEL_TASK}={step.task}"]
+        if source.get("Entrypoint"):
+            changes.append(f"ENTRYPOINT {json.dumps(source['Entrypoint'])}")
+        image = container.commit(repository=repo, tag=tag or "latest", changes=changes,
+                                 message=f"ac295 {step.task}")
+    finally:
+        container.remove(force=True)
+    info = engine.refresh(step.tag)
+    progress(f"committed {step.tag} ({str(image.id)[:19]})")
+    return info.id if info else str(image.id)

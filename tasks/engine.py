@@ -18,6 +18,9 @@ from .errors import EngineError
 #: Labels put on everything this project creates, so it can be found and cleaned up.
 LABEL_INPUTS = "org.ac295.inputs-digest"
 LABEL_TASK = "org.ac295.task"
+#: The state folder of the project copy that made a container or network: two clones
+#: sharing one engine (tests, CI) must not take each other's for their own.
+LABEL_PROJECT = "org.ac295.project"
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Engine:
     """
 
     factory: Callable[[], Any] = docker.from_env
+    project: str = ""
     _client: Any = None
     _images: dict[str, ImageInfo] | None = field(default=None, repr=False)
 
@@ -59,6 +63,10 @@ class Engine:
                 raise EngineError(f"{hint} ({type(err).__name__})") from None
             self._client = client
         return self._client
+
+    def labels(self, task: str, **extra: str) -> dict[str, str]:
+        """Labels for a container or network made for ``task`` by this project copy."""
+        return {LABEL_TASK: task, LABEL_PROJECT: self.project, **extra}
 
     def images(self) -> dict[str, ImageInfo]:
         """All images by id, listed once per process."""

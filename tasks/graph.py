@@ -1,9 +1,10 @@
 """Compile exercise specs into doit task dicts. Pure: builds dicts, touches nothing.
 
 Step S of exercise E becomes task ``E:S``; ``E`` is the group task that runs them all and
-carries the exercise's doc for ``doit list``. Edges come from doit itself: a step that uses
-another step's result lists that step's record as ``file_dep`` (doit runs the producer first,
-and reruns the consumer when the record's bytes change); ``after:`` becomes ``task_dep``.
+carries the exercise's doc for ``doit list``. Edges come from doit itself (see
+``tasks.edges``): a step that uses another step's result lists that step's record as
+``file_dep`` (doit runs the producer first, and reruns the consumer when the record's bytes
+change); ephemeral steps (services, networks, phony recipes) are ``task_dep`` and always run.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from doit.action import CmdAction
 from doit.tools import config_changed
 
 from . import steps as ops
-from .spec import (AnyStep, BuildStep, Exercise, ImportStep, PushStep, RunStep, ShStep,
-                   base_producers, image_producers)
+from .edges import Producers, split
+from .model import (AnyStep, BuildStep, CommitStep, Exercise, ImportStep, NetworkStep,
+                    PullStep, PushStep, RunStep, ShStep)
 
 REGISTRY_START = "registry_start"
 REGISTRY_STOP = "registry_stop"
@@ -57,46 +59,62 @@ def _action(function: Any, *args: Any) -> tuple[Any, tuple[Any, ...]]:
 
 
 def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
-              producers: dict[str, AnyStep]) -> dict[str, Any]:
+              producers: Producers) -> dict[str, Any]:
     """One doit task dict for one step."""
-    config = rt.config
-    record = str(rt.record_path(step.task))
+    needed_records, task_dep = split(step, exercise, producers)
     task: dict[str, Any] = {
         "basename": exercise.name,
         "name": step.name,
         "doc": step.doc or f"{step.kind} step of {exercise.name}",
-        "targets": [record],
-        "file_dep": [],
-        "task_dep": list(step.after),
-        "uptodate": [config_changed(step_config(step, config.root))],
-        "clean": True,
+        "file_dep": [str(rt.record_path(s.task)) for s in needed_records],
+        "task_dep": task_dep,
         "verbosity": 2,
     }
+    if step.ephemeral:
+        task["uptodate"] = [False]  # services, networks, phony recipes: every time
+    else:
+        task["targets"] = [str(rt.record_path(step.task))]
+        task["uptodate"] = [config_changed(step_config(step, rt.config.root))]
+        task["clean"] = True
+    uses_registry = rt.config.local_registry_port is not None
     if isinstance(step, BuildStep):
-        task["file_dep"] += [str(rt.record_path(p.task))
-                             for p in base_producers(step, producers)]
         task["actions"] = [_action(ops.build_action, rt, step)]
         task["uptodate"].append(_checked(ops.build_uptodate, rt, step))
     elif isinstance(step, ImportStep):
         task["file_dep"].append(str(step.tarball))
         task["actions"] = [_action(ops.import_action, rt, step)]
         task["uptodate"].append(_checked(ops.import_uptodate, rt, step))
+    elif isinstance(step, PullStep):
+        task["actions"] = [_action(ops.pull_action, rt, step)]
+        task["uptodate"].append(_checked(ops.pull_uptodate, rt, step))
+        if uses_registry:
+            task["setup"] = [REGISTRY_START]
+    elif isinstance(step, CommitStep):
+        task["actions"] = [_action(ops.commit_action, rt, step)]
+        task["uptodate"].append(_checked(ops.commit_uptodate, rt, step))
     elif isinstance(step, RunStep):
-        task["file_dep"].append(str(rt.record_path(f"{exercise.name}:{step.image}")))
-        task["actions"] = [_action(ops.run_action, rt, step)]
+        network = exercise.steps[step.network] if step.network else None
+        name = network.network if isinstance(network, NetworkStep) else None
+        if step.detach:
+            task["actions"] = [_action(ops.service_action, rt, step, name)]
+            task["teardown"] = [_action(ops.service_teardown, rt, step)]
+        else:
+            task["actions"] = [_action(ops.run_action, rt, step, name)]
     elif isinstance(step, PushStep):
-        ref = ops.push_ref(rt, step, dict(exercise.steps))
-        task["file_dep"].append(str(rt.record_path(f"{exercise.name}:{step.image}")))
+        ref = ops.push_ref(step, exercise.steps[step.image])  # type: ignore[arg-type]
         task["actions"] = [_action(ops.push_action, rt, step, ref)]
         task["uptodate"].append(_checked(ops.push_uptodate, rt, step, ref))
-        if config.local_registry_port is not None:
+        if uses_registry:
             task["setup"] = [REGISTRY_START]
+    elif isinstance(step, NetworkStep):
+        task["actions"] = [_action(ops.network_action, rt, step)]
+        task["teardown"] = [_action(ops.network_teardown, rt, step)]
     elif isinstance(step, ShStep):
         task["file_dep"] += [str(d) for d in step.deps]
-        task["targets"] = [str(t) for t in step.targets]
+        if step.targets:
+            task["targets"] = [str(t) for t in step.targets]
         task["actions"] = [_shell(c, exercise) for c in step.commands]
         task["actions"].append(_action(ops.sh_check_targets, step))
-        task["clean"] = bool(step.targets)
     return task
 
 
@@ -107,13 +125,13 @@ def _shell(command: str, exercise: Exercise) -> CmdAction:
 
 def exercise_tasks(rt: ops.Runtime, exercises: list[Exercise]) -> Iterator[dict[str, Any]]:
     """Every task of the project: a group task per exercise, its steps, the registry service."""
-    producers = image_producers(exercises)
+    producers = Producers(exercises)
     for exercise in exercises:
         yield {"basename": exercise.name, "name": None, "doc": exercise.doc}
         for step in exercise.steps.values():
             yield step_task(rt, exercise, step, producers)
-    yield {"basename": REGISTRY_START, "doc": "start the local registry (push steps do this "
-           "when they must push)", "actions": [_action(ops.registry_start, rt)],
+    yield {"basename": REGISTRY_START, "doc": "start the local registry (push and pull steps "
+           "do this when they must run)", "actions": [_action(ops.registry_start, rt)],
            "uptodate": [_checked(_local_registry_running, rt)], "verbosity": 2}
     yield {"basename": REGISTRY_STOP, "doc": "stop the local registry this project started",
            "actions": [_action(ops.registry_stop, rt)], "uptodate": [False], "verbosity": 2}

@@ -21,7 +21,7 @@ from docker.utils.build import exclude_paths
 
 from .engine import LABEL_INPUTS, LABEL_TASK, Engine
 from .errors import BuildError
-from .spec import BuildStep, ImportStep
+from .model import BuildStep, ImportStep
 
 Progress = Callable[[str], None]
 _CHUNK = 1 << 20
@@ -171,3 +171,9 @@ def tag(engine: Engine, image_id: str, ref: str) -> None:
     repo, tag_name = parse_repository_tag(ref)
     engine.client.api.tag(image_id, repo, tag_name or "latest", force=True)
     engine.refresh(ref)
+
+
+def commit_digest(source_id: str, commands: tuple[str, ...]) -> str:
+    """Inputs digest of a commit step: the source image and the commands run in it."""
+    payload = json.dumps({"v": 1, "source": source_id, "commands": list(commands)})
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()

@@ -15,11 +15,12 @@ from typing import Any, Callable
 import docker.errors
 from doit.exceptions import TaskFailed
 
-from . import containers, images, records, registry
+from . import containers, images, records, registry, services
 from .config import Config
 from .engine import LABEL_INPUTS, Engine
 from .errors import Ac295Error, RecipeError
-from .spec import BuildStep, ImportStep, PushStep, RunStep, ShStep
+from .model import (BuildStep, CommitStep, ImageStep, ImportStep, NetworkStep, PullStep,
+                    PushStep, RunStep, ShStep)
 
 
 def progress(line: str) -> None:
@@ -68,6 +69,9 @@ class Runtime:
     config: Config
     engine: Engine = field(default_factory=Engine)
 
+    def __post_init__(self) -> None:
+        self.engine.project = str(self.config.state)
+
     @property
     def local_registry(self) -> registry.LocalRegistry | None:
         port = self.config.local_registry_port
@@ -87,16 +91,42 @@ class Runtime:
         return registry.manifest_digest(parsed)
 
 
+# --- images made from inputs (build, import, commit) ------------------------------------
+
+def _made_image_uptodate(rt: Runtime, step: BuildStep | ImportStep | CommitStep,
+                         digest: str | None) -> bool:
+    """The shared rule: same inputs digest as recorded, and the tag still names that image."""
+    record = records.read(rt.record_path(step.task))
+    return record is not None and digest is not None \
+        and digest == record.get("inputs_digest") \
+        and rt.engine.image_id(step.tag) == record.get("image_id")
+
+
+def _make_image(rt: Runtime, step: BuildStep | ImportStep | CommitStep, digest: str,
+                make: Callable[[], str]) -> None:
+    """Reuse an image the engine has with this inputs digest (a label), or ``make`` it; record.
+
+    Reuse is what lets a fresh clone, with no records, skip work the engine already did.
+    """
+    existing = rt.engine.find_by_label(LABEL_INPUTS, digest)
+    if existing is not None:
+        progress(f"{step.tag}: the engine has image {existing.id[:19]} with the same inputs "
+                 f"digest; tagging it instead of making it again")
+        images.tag(rt.engine, existing.id, step.tag)
+        image_id = existing.id
+    else:
+        image_id = make()
+    records.write(rt.record_path(step.task), {"task": step.task, "tag": step.tag,
+                                              "image_id": image_id, "inputs_digest": digest})
+
+
 # --- build -------------------------------------------------------------------------------
 
 def build_uptodate(rt: Runtime, step: BuildStep) -> bool:
     """Up to date iff the inputs digest is the recorded one and the engine still has the image."""
-    record = records.read(rt.record_path(step.task))
-    if record is None:
-        return False
-    digest = images.inputs_digest(step, rt.engine)
-    return digest == record.get("inputs_digest") and \
-        rt.engine.image_id(step.tag) == record.get("image_id")
+    if records.read(rt.record_path(step.task)) is None:
+        return False  # no need to hash the context
+    return _made_image_uptodate(rt, step, images.inputs_digest(step, rt.engine))
 
 
 def build_action(rt: Runtime, step: BuildStep) -> None:
@@ -108,16 +138,7 @@ def build_action(rt: Runtime, step: BuildStep) -> None:
             registry.pull(rt.engine, base, progress)
     digest = images.inputs_digest(step, rt.engine)
     assert digest is not None  # every base is present
-    existing = rt.engine.find_by_label(LABEL_INPUTS, digest)
-    if existing is not None:
-        progress(f"{step.tag}: the engine has image {existing.id[:19]} with the same inputs "
-                 "digest; tagging it instead of building")
-        images.tag(rt.engine, existing.id, step.tag)
-        image_id = existing.id
-    else:
-        image_id = images.build(step, rt.engine, digest, progress)
-    records.write(path, {"task": step.task, "tag": step.tag, "image_id": image_id,
-                         "inputs_digest": digest})
+    _make_image(rt, step, digest, lambda: images.build(step, rt.engine, digest, progress))
 
 
 # --- import ------------------------------------------------------------------------------
@@ -128,12 +149,10 @@ def _import_cache_path(rt: Runtime, step: ImportStep) -> Any:
 
 def import_uptodate(rt: Runtime, step: ImportStep) -> bool:
     """Up to date iff the tarball and changes are as recorded and the engine has the image."""
-    record = records.read(rt.record_path(step.task))
-    if record is None or not step.tarball.exists():
+    if records.read(rt.record_path(step.task)) is None or not step.tarball.exists():
         return False
     digest = images.import_digest(step, records.read(_import_cache_path(rt, step)))
-    return digest == record.get("inputs_digest") and \
-        rt.engine.image_id(step.tag) == record.get("image_id")
+    return _made_image_uptodate(rt, step, digest)
 
 
 def import_action(rt: Runtime, step: ImportStep) -> None:
@@ -142,30 +161,28 @@ def import_action(rt: Runtime, step: ImportStep) -> None:
     records.remove(path)
     cache = images.tarball_cache(step)
     digest = images.import_digest(step, cache)
-    existing = rt.engine.find_by_label(LABEL_INPUTS, digest)
-    if existing is not None:
-        progress(f"{step.tag}: reusing image {existing.id[:19]} imported from the same tarball")
-        images.tag(rt.engine, existing.id, step.tag)
-        image_id = existing.id
-    else:
-        image_id = images.import_tarball(step, rt.engine, digest, progress)
     # The cache file is not a target: its bytes change when the tarball is touched, and
     # downstream steps must only rerun when the image itself changes.
     records.write(_import_cache_path(rt, step), cache)
-    records.write(path, {"task": step.task, "tag": step.tag, "image_id": image_id,
-                         "inputs_digest": digest})
+    _make_image(rt, step, digest,
+                lambda: images.import_tarball(step, rt.engine, digest, progress))
 
 
 # --- run ---------------------------------------------------------------------------------
 
-def run_action(rt: Runtime, step: RunStep) -> None:
-    """Run the one-shot container from the image step's recorded id and check its output."""
-    path = rt.record_path(step.task)
-    records.remove(path)
+def _image_record(rt: Runtime, step: RunStep | PushStep | CommitStep) -> dict[str, Any]:
     image = records.read(rt.record_path(f"{step.exercise}:{step.image}"))
     if image is None:
         raise Ac295Error(f"{step.task}: step '{step.image}' has no record; run it first.")
-    outcome = containers.run_once(step, rt.engine, image["image_id"], progress)
+    return image
+
+
+def run_action(rt: Runtime, step: RunStep, network: str | None) -> None:
+    """Run the one-shot container from the image step's recorded id and check its output."""
+    path = rt.record_path(step.task)
+    records.remove(path)
+    image = _image_record(rt, step)
+    outcome = containers.run_once(step, rt.engine, image["image_id"], progress, network)
     containers.check(step, outcome)
     records.write(path, {"task": step.task, "image_id": image["image_id"],
                          "exit_code": outcome.exit_code, "stdout": outcome.stdout,
@@ -174,9 +191,9 @@ def run_action(rt: Runtime, step: RunStep) -> None:
 
 # --- push --------------------------------------------------------------------------------
 
-def push_ref(rt: Runtime, step: PushStep, exercise_steps: dict[str, Any]) -> str:
+def push_ref(step: PushStep, image_step: ImageStep) -> str:
     """The reference a push step writes: its own ``tag`` or its image step's."""
-    return step.tag or exercise_steps[step.image].tag
+    return step.tag or image_step.image_ref
 
 
 def push_uptodate(rt: Runtime, step: PushStep, ref: str) -> bool:
@@ -192,10 +209,7 @@ def push_action(rt: Runtime, step: PushStep, ref: str) -> None:
     """Tag the image as ``ref`` and push it, unless the registry already serves its digest."""
     path = rt.record_path(step.task)
     records.remove(path)
-    image = records.read(rt.record_path(f"{step.exercise}:{step.image}"))
-    if image is None:
-        raise Ac295Error(f"{step.task}: step '{step.image}' has no record; run it first.")
-    image_id = image["image_id"]
+    image_id = _image_record(rt, step)["image_id"]
     if rt.engine.image_id(ref) != image_id:
         images.tag(rt.engine, image_id, ref)
     parsed = registry.Reference.parse(ref)
@@ -212,6 +226,72 @@ def push_action(rt: Runtime, step: PushStep, ref: str) -> None:
         rt.engine.refresh(image_id)
         progress(f"{parsed}: pushed {digest} ({uploaded} layer(s) uploaded)")
     records.write(path, {"task": step.task, "ref": ref, "image_id": image_id, "digest": digest})
+
+
+# --- pull ------------------------------------------------------------------------------
+
+def pull_uptodate(rt: Runtime, step: PullStep) -> bool:
+    """Up to date iff the registry serves the recorded digest (one HEAD) and the image is here."""
+    record = records.read(rt.record_path(step.task))
+    if record is None or rt.engine.image_id(record.get("image_id", "")) is None:
+        return False
+    return rt.served_digest(step.ref) == record.get("digest")
+
+
+def pull_action(rt: Runtime, step: PullStep) -> None:
+    """Pull the reference (stream errors checked) and record its digest and image id."""
+    path = rt.record_path(step.task)
+    records.remove(path)
+    image_id = registry.pull(rt.engine, step.ref, progress)
+    digest = rt.served_digest(step.ref)
+    if digest is None:
+        raise Ac295Error(f"{step.task}: {step.ref} was pulled but the registry serves no "
+                         "digest for it now; rerun.")
+    records.write(path, {"task": step.task, "ref": step.ref, "image_id": image_id,
+                         "digest": digest})
+
+
+# --- commit ------------------------------------------------------------------------------
+
+def commit_uptodate(rt: Runtime, step: CommitStep) -> bool:
+    """Up to date iff source image and commands are as recorded and the result is still here."""
+    source = records.read(rt.record_path(f"{step.exercise}:{step.image}"))
+    if source is None:
+        return False
+    return _made_image_uptodate(rt, step, images.commit_digest(source["image_id"],
+                                                               step.commands))
+
+
+def commit_action(rt: Runtime, step: CommitStep) -> None:
+    """Run the commands in a container from the source image and commit it under the tag."""
+    path = rt.record_path(step.task)
+    records.remove(path)
+    source_id = _image_record(rt, step)["image_id"]
+    digest = images.commit_digest(source_id, step.commands)
+    _make_image(rt, step, digest,
+                lambda: containers.commit(step, rt.engine, source_id, digest, progress))
+
+
+# --- services and networks (ephemeral: no records, removed by doit's teardown) -----------
+
+def service_action(rt: Runtime, step: RunStep, network: str | None) -> None:
+    """Start a service container and wait until it is ready."""
+    services.start(step, rt.engine, _image_record(rt, step)["image_id"], network, progress)
+
+
+def service_teardown(rt: Runtime, step: RunStep) -> None:
+    """Remove a service container at the end of doit's run (also after failure or Ctrl-C)."""
+    services.stop(step, rt.engine, progress)
+
+
+def network_action(rt: Runtime, step: NetworkStep) -> None:
+    """Create the network fresh."""
+    services.create_network(step, rt.engine, progress)
+
+
+def network_teardown(rt: Runtime, step: NetworkStep) -> None:
+    """Remove the network at the end of doit's run, after its services."""
+    services.remove_network(step, rt.engine, progress)
 
 
 # --- sh ----------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = str(key)  # `ports: {8082: 8082}`: YAML reads the key as a number
         if not isinstance(key, str):
             raise SpecError(Where(loader.source, line, str(key)), "keys must be strings.")
         if key in result:

@@ -12,7 +12,7 @@ from docker.models.containers import Container, ContainerCollection
 
 from tasks import containers
 from tasks.containers import Outcome
-from tasks.engine import LABEL_TASK, Engine
+from tasks.engine import LABEL_PROJECT, LABEL_TASK, Engine
 from tasks.errors import CheckFailed, EngineError, Where
 from tasks.spec import Expect, RunStep
 
@@ -79,7 +79,7 @@ def fake_engine(container: mock.Mock) -> tuple[Engine, mock.Mock]:
     client = mock.Mock(spec=docker.DockerClient)
     client.containers = mock.Mock(spec=ContainerCollection)
     client.containers.create.return_value = container
-    return Engine(factory=lambda: client), client
+    return Engine(factory=lambda: client, project="/p/.ac295"), client
 
 
 def fake_container(status: int = 0, stdout: bytes = b"", stderr: bytes = b"") -> mock.Mock:
@@ -97,7 +97,7 @@ def test_run_once_success():
     assert outcome == Outcome(3, "line 1\nAnswer: 42\n", "warn\n")
     client.containers.create.assert_called_once_with(
         "sha256:abc", command=["python3", "/q.py"], environment={"WHO": "maggie"},
-        labels={LABEL_TASK: "ex:question"}, detach=True)
+        labels={LABEL_TASK: "ex:question", LABEL_PROJECT: "/p/.ac295"}, detach=True)
     container.start.assert_called_once_with()
     container.wait.assert_called_once_with(timeout=7)
     container.remove.assert_called_once_with(force=True)

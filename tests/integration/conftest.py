@@ -47,6 +47,8 @@ class Project:
     env: dict[str, str]
     registry: str
     hub_user: str
+    prefix: str = ""
+    demo2_port: int = 8082
 
     def doit(self, *args: str, check: bool = True, timeout: float = 900) -> Run:
         proc = subprocess.run([str(self.root / "script/doit"), *args], cwd=self.root,
@@ -84,6 +86,19 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def leftovers(engine: docker.DockerClient, proj: Project, task: str | None = None) -> list:
+    """Containers this project copy made (for ``task``, or any) that still exist."""
+    label = f"org.ac295.project={proj.state.resolve()}"
+    found = engine.containers.list(all=True, filters={"label": label})
+    return [c for c in found if task is None or c.labels.get("org.ac295.task") == task]
+
+
+def networks_left(engine: docker.DockerClient, proj: Project) -> list:
+    """Networks this project copy made that still exist."""
+    label = f"org.ac295.project={proj.state.resolve()}"
+    return engine.networks.list(filters={"label": label})
+
+
 @pytest.fixture(scope="session")
 def engine() -> docker.DockerClient:
     """The real engine; failing (not skipping) when none answers: script/test starts one."""
@@ -99,18 +114,26 @@ def engine() -> docker.DockerClient:
 def project(tmp_path_factory: pytest.TempPathFactory, engine: docker.DockerClient):
     """A project copy that has run nothing yet; cleaned up after the session."""
     root = copy_project(tmp_path_factory.mktemp("clone") / "ac295")
-    port = _free_port()
+    port, demo2_port = _free_port(), _free_port()
     hub_user = f"t{os.getpid()}"
+    prefix = f"{hub_user}-"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
-    env.update(AC295_REGISTRY=f"127.0.0.1:{port}", AC295_HUB_USER=hub_user)
-    proj = Project(root, env, f"127.0.0.1:{port}", hub_user)
+    env.update(AC295_REGISTRY=f"127.0.0.1:{port}", AC295_HUB_USER=hub_user,
+               AC295_LOCAL_PREFIX=prefix, AC295_DEMO2_PORT=str(demo2_port))
+    proj = Project(root, env, f"127.0.0.1:{port}", hub_user, prefix, demo2_port)
     yield proj
     proj.doit("registry_stop", check=False)
-    for container in engine.containers.list(all=True, filters={"label": "org.ac295.task"}):
-        if container.image.tags and any(proj.registry in t for t in container.image.tags):
-            container.remove(force=True)
-    prefix = proj.registry + "/"
-    for image in engine.images.list():
-        names = image.tags + image.attrs.get("RepoDigests", [])
-        if any(name.startswith(prefix) for name in names):
+    for container in leftovers(engine, proj):
+        container.remove(force=True)
+    ours = [image for image in engine.images.list()
+            if any(name.startswith((proj.registry + "/", prefix))
+                   for name in image.tags + image.attrs.get("RepoDigests", []))]
+    # children before parents: newest first
+    for image in sorted(ours, key=lambda i: i.attrs.get("Created", ""), reverse=True):
+        try:
             engine.images.remove(image.id, force=True)
+        except docker.errors.APIError:  # still a parent of an image of someone else's
+            pass
+    for network in engine.networks.list():
+        if network.name.startswith(prefix):
+            network.remove()

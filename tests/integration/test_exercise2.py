@@ -13,6 +13,8 @@ import requests
 
 from tasks import registry as registry_mod
 
+from .conftest import leftovers
+
 STEPS = ["exercise2:image", "exercise2:question", "exercise2:push"]
 
 
@@ -110,9 +112,8 @@ def test_failing_check_shows_output_writes_no_record_leaves_no_container(project
         assert "Answer: 2640" in out  # the container's own output is shown
         assert "Traceback" not in out
         assert _record(project, "question") is None
-        leftovers = engine.containers.list(
-            all=True, filters={"label": "org.ac295.task=exercise2:question"})
-        assert leftovers == []
+        assert leftovers(engine, project, "exercise2:question") == []
+        assert leftovers(engine, project) == []
         assert "exercise2:push" not in run.executed
     finally:
         spec.write_text(original)

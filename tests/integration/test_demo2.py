@@ -1,0 +1,99 @@
+"""Demo 2 on the real engine: a db and a web server on a private network, and the clean-up.
+
+The services, the network and the checks are ephemeral by design: they run every time and are
+removed when doit's run ends, after success, after a failed check and after Ctrl-C.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+from .conftest import leftovers, networks_left
+
+SERVICES = {"demo2:network", "demo2:db", "demo2:server", "demo2:answers",
+            "demo2:db-not-published"}
+
+
+def _nothing_left(engine, project) -> None:
+    assert leftovers(engine, project) == []
+    assert networks_left(engine, project) == []
+
+
+def test_demo_answers_and_cleans_up(project, engine) -> None:
+    run = project.doit("demo2")
+    assert SERVICES | {"demo2:db-image", "demo2:server-image"} <= set(run.executed)
+    assert "all from the database" in run.stdout
+    assert "is not reachable from the host" in run.stdout
+    _nothing_left(engine, project)
+
+
+def test_second_run_rebuilds_nothing_but_reruns_the_checks(project, engine) -> None:
+    run = project.doit("demo2")
+    assert {"demo2:db-image", "demo2:server-image"} <= set(run.skipped)
+    assert SERVICES <= set(run.executed)
+    _nothing_left(engine, project)
+
+
+def test_changed_translation_rebuilds_only_the_db_image(project, engine) -> None:
+    source = project.root / "exercises/demo2/db/translations.py"
+    source.write_text(source.read_text().replace('"Hallo Welt"', '"Hallo, Welt"'))
+    run = project.doit("demo2")
+    built = {n for n in run.executed if n.endswith("-image")}
+    assert built == {"demo2:db-image"}
+    assert SERVICES <= set(run.executed)
+    _nothing_left(engine, project)
+
+
+def test_failed_check_still_cleans_up(project, engine) -> None:
+    spec = project.root / "exercises/demo2/exercise.yml"
+    original = spec.read_text()
+    # the server IS reachable, so "unreachable" on its URL fails
+    spec.write_text(original.replace("python3 probe.py answers", "python3 probe.py unreachable"))
+    try:
+        run = project.doit("demo2", check=False)
+    finally:
+        spec.write_text(original)
+    assert run.returncode != 0
+    assert "should not be reachable" in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    _nothing_left(engine, project)
+
+
+def test_ctrl_c_while_services_run_cleans_up(project, engine) -> None:
+    spec = project.root / "exercises/demo2/exercise.yml"
+    original = spec.read_text()
+    spec.write_text(original.replace("python3 probe.py answers http://127.0.0.1:{demo2_port}/",
+                                     "sleep 120"))
+    proc = subprocess.Popen([str(project.root / "script/doit"), "demo2"], cwd=project.root,
+                            env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if len(leftovers(engine, project)) == 2 and _answers(project.demo2_port):
+                break
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the services did not come up")
+        assert networks_left(engine, project)  # the filter sees what is there
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        spec.write_text(original)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert "removed" in output
+    _nothing_left(engine, project)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
