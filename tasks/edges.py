@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import graphlib
 from .errors import SpecError, did_you_mean
+from pathlib import Path
+
 from .model import (AnyStep, BuildStep, CommitStep, Exercise, ImportStep, PullStep, PushStep,
-                    RunStep, normalize_ref)
+                    RunStep, ShStep, VenvStep, WheelhouseStep, normalize_ref)
 
 
 class Producers:
@@ -22,6 +24,14 @@ class Producers:
         for s in steps:
             if isinstance(s, (BuildStep, ImportStep, CommitStep, PullStep)):
                 self.images.setdefault(normalize_ref(s.image_ref), s)
+        self.files: list[tuple[Path, AnyStep]] = []  # files and folders steps make
+        for s in steps:
+            if isinstance(s, ShStep):
+                self.files += [(t, s) for t in s.targets]
+            elif isinstance(s, WheelhouseStep):
+                self.files.append((s.folder, s))
+            elif isinstance(s, VenvStep):
+                self.files.append((s.lock, s))
         self.pushes: dict[str, PushStep] = {}
         by_task = {s.task: s for s in steps}
         for s in steps:
@@ -36,6 +46,16 @@ class Producers:
             return []
         found = (self.images.get(normalize_ref(b)) for b in step.bases)
         return [p for p in found if p is not None and p is not step]
+
+    def of_context(self, step: AnyStep) -> list[AnyStep]:
+        """The steps that make files inside a build step's context (a wheelhouse, say)."""
+        if not isinstance(step, BuildStep):
+            return []
+        found: list[AnyStep] = []
+        for path, maker in self.files:
+            if maker is not step and maker not in found and path.is_relative_to(step.context):
+                found.append(maker)
+        return found
 
     def of_pull(self, step: AnyStep) -> list[AnyStep]:
         """The push step that puts a pulled reference into the registry, if the project has one."""
@@ -53,7 +73,10 @@ def needs(step: AnyStep, exercise: Exercise, producers: Producers) -> list[AnySt
         found.append(local[step.image])
     if isinstance(step, RunStep) and step.network:
         found.append(local[step.network])
-    return found + producers.of_bases(step) + producers.of_pull(step)
+    if isinstance(step, (VenvStep, WheelhouseStep)) and step.from_lock:
+        found.append(local[step.from_lock])
+    return (found + producers.of_bases(step) + producers.of_pull(step)
+            + producers.of_context(step))
 
 
 def check(exercises: list[Exercise]) -> None:

@@ -19,7 +19,7 @@ from doit.tools import config_changed
 from . import steps as ops
 from .edges import Producers, split
 from .model import (AnyStep, BuildStep, CommitStep, Exercise, ImportStep, NetworkStep,
-                    PullStep, PushStep, RunStep, ShStep)
+                    PullStep, PushStep, RunStep, ShStep, VenvStep, WheelhouseStep)
 
 REGISTRY_START = "registry_start"
 REGISTRY_STOP = "registry_stop"
@@ -61,12 +61,12 @@ def _action(function: Any, *args: Any) -> tuple[Any, tuple[Any, ...]]:
 def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
               producers: Producers) -> dict[str, Any]:
     """One doit task dict for one step."""
-    needed_records, task_dep = split(step, exercise, producers)
+    needed, task_dep = split(step, exercise, producers)
     task: dict[str, Any] = {
         "basename": exercise.name,
         "name": step.name,
         "doc": step.doc or f"{step.kind} step of {exercise.name}",
-        "file_dep": [str(rt.record_path(s.task)) for s in needed_records],
+        "file_dep": [path for s in needed for path in outputs(rt, s)],
         "task_dep": task_dep,
         "verbosity": 2,
     }
@@ -77,7 +77,17 @@ def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
         task["uptodate"] = [config_changed(step_config(step, rt.config.root))]
         task["clean"] = True
     uses_registry = rt.config.local_registry_port is not None
-    if isinstance(step, BuildStep):
+    if isinstance(step, VenvStep):
+        if step.spec is not None:
+            task["file_dep"].append(str(step.spec))
+        task["targets"].append(str(step.lock))
+        task["actions"] = [_action(ops.venv_action, rt, step, _source(exercise, step))]
+        task["uptodate"].append(_checked(ops.venv_uptodate, rt, step, _source(exercise, step)))
+    elif isinstance(step, WheelhouseStep):
+        source = exercise.steps[step.from_lock]
+        task["actions"] = [_action(ops.wheelhouse_action, rt, step, source)]
+        task["uptodate"].append(_checked(ops.wheelhouse_uptodate, rt, step, source))
+    elif isinstance(step, BuildStep):
         task["actions"] = [_action(ops.build_action, rt, step)]
         task["uptodate"].append(_checked(ops.build_uptodate, rt, step))
     elif isinstance(step, ImportStep):
@@ -116,6 +126,18 @@ def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
         task["actions"] = [_shell(c, exercise) for c in step.commands]
         task["actions"].append(_action(ops.sh_check_targets, step))
     return task
+
+
+def outputs(rt: ops.Runtime, step: AnyStep) -> list[str]:
+    """The files that stand for a step's result: its targets for a recipe, else its record."""
+    if isinstance(step, ShStep):
+        return [str(t) for t in step.targets]
+    return [str(rt.record_path(step.task))]
+
+
+def _source(exercise: Exercise, step: VenvStep) -> VenvStep | None:
+    source = exercise.steps.get(step.from_lock) if step.from_lock else None
+    return source if isinstance(source, VenvStep) else None
 
 
 def _shell(command: str, exercise: Exercise) -> CmdAction:

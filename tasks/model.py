@@ -11,14 +11,17 @@ from typing import Literal, Mapping
 
 from .errors import Where
 
-StepKind = Literal["build", "import", "pull", "commit", "run", "push", "network", "sh"]
-KINDS: tuple[StepKind, ...] = ("build", "import", "pull", "commit", "run", "push", "network",
-                               "sh")
+StepKind = Literal["venv", "wheelhouse", "build", "import", "pull", "commit", "run", "push",
+                   "network", "sh"]
+KINDS: tuple[StepKind, ...] = ("venv", "wheelhouse", "build", "import", "pull", "commit", "run",
+                               "push", "network", "sh")
 #: Kinds whose result is an image that `run`, `commit` and `push` may refer to.
 IMAGE_KINDS = ("build", "import", "pull", "commit")
 COMMON_KEYS = ("doc", "after")
 SERVICE_KEYS = ("detach", "name", "aliases", "ports", "ready")
 KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "venv": ("spec", "from_lock", "lock", "python"),
+    "wheelhouse": ("from_lock",),
     "build": ("tag", "dockerfile", "args"),
     "import": ("tag", "changes"),
     "pull": (),
@@ -60,6 +63,30 @@ class Step:
         """Where one of this step's keys is written."""
         return Where(self.where.file, self.lines.get(key, self.where.line),
                      f"{self.where.key}.{key}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VenvStep(Step):
+    """A virtual environment made from a spec (requirements.txt, environment.yml) or a lock.
+
+    Exactly one of ``spec`` and ``from_lock`` is set. Its exported lock is a target.
+    """
+
+    kind: Literal["venv"] = "venv"
+    path: Path
+    spec: Path | None
+    from_lock: str | None  # name of another venv step of this exercise
+    lock: Path
+    python: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WheelhouseStep(Step):
+    """A folder of wheels downloaded for a venv step's lock, for offline installs in images."""
+
+    kind: Literal["wheelhouse"] = "wheelhouse"
+    folder: Path
+    from_lock: str  # name of a venv step of this exercise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,8 +228,8 @@ class ShStep(Step):
         return not self.targets
 
 
-AnyStep = (BuildStep | ImportStep | PullStep | CommitStep | RunStep | PushStep | NetworkStep
-           | ShStep)
+AnyStep = (VenvStep | WheelhouseStep | BuildStep | ImportStep | PullStep | CommitStep | RunStep
+           | PushStep | NetworkStep | ShStep)
 ImageStep = BuildStep | ImportStep | PullStep | CommitStep
 
 

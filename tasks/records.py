@@ -38,8 +38,12 @@ def read(path: Path) -> dict[str, Any] | None:
 
 def write(path: Path, data: dict[str, Any]) -> None:
     """Write a record atomically: readers see the old file or the new one, never half of one."""
+    write_text(path, json.dumps({"schema": SCHEMA, **data}, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write any small file atomically (temp file in the same folder, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"schema": SCHEMA, **data}, indent=2, sort_keys=True) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

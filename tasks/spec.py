@@ -12,17 +12,17 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import dockerfiles, edges, yamlsrc
+from . import dockerfiles, edges, envspec, yamlsrc
 from .config import Config, expand
 from .errors import SpecError, Where, did_you_mean
 from .model import (COMMON_KEYS, EXPECT_KEYS, IMAGE_KINDS, KIND_KEYS, KINDS, READY_KEYS,
                     SERVICE_KEYS, AnyStep, BuildStep, CommitStep, Exercise, Expect, ImportStep,
                     NetworkStep, PullStep, PushStep, Ready, RunStep, ShStep, Step,
-                    normalize_ref)
+                    VenvStep, WheelhouseStep, normalize_ref)
 
 __all__ = ["SPEC_FILE", "load_project", "load_exercise", "AnyStep", "BuildStep", "CommitStep",
            "Exercise", "Expect", "ImportStep", "NetworkStep", "PullStep", "PushStep", "Ready",
-           "RunStep", "ShStep", "Step", "KINDS", "normalize_ref"]
+           "RunStep", "ShStep", "Step", "VenvStep", "WheelhouseStep", "KINDS", "normalize_ref"]
 
 SPEC_FILE = "exercise.yml"
 #: doit's own commands: a top-level task of that name could never be run.
@@ -213,6 +213,29 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
     return _PARSERS[kind](f, common, path.parent)
 
 
+def _venv(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
+    if ("spec" in f.node) == ("from_lock" in f.node):
+        raise SpecError(Where(f.path, f.node.line, f.prefix), "a venv step needs either "
+                        "'spec:' (requirements.txt or environment.yml) or 'from_lock:' (another "
+                        "venv step), not both or neither.")
+    spec_file = (folder / f.required("spec")).resolve() if "spec" in f.node else None
+    if spec_file is not None:
+        if not spec_file.is_file():
+            raise SpecError(f.where("spec"), f"no file {spec_file}.")
+        envspec.load(spec_file)  # its errors are spec errors too: report them now
+    path = (folder / f.required("venv")).resolve()
+    lock = f.text("lock")
+    return VenvStep(**common, path=path, spec=spec_file, from_lock=f.text("from_lock"),
+                    lock=(folder / lock).resolve() if lock else path.with_name(
+                        path.name + ".lock"),
+                    python=f.text("python") or "python3")
+
+
+def _wheelhouse(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
+    return WheelhouseStep(**common, folder=(folder / f.required("wheelhouse")).resolve(),
+                          from_lock=f.required("from_lock"))
+
+
 def _build(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
     context = (folder / f.required("build")).resolve()
     if not context.is_dir():
@@ -302,7 +325,7 @@ def _sh(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
 
 
 _PARSERS: dict[str, Callable[[_Fields, dict[str, Any], Path], AnyStep]] = {
-    "build": _build, "import": _import, "pull": _pull, "commit": _commit, "run": _run,
+    "venv": _venv, "wheelhouse": _wheelhouse, "build": _build, "import": _import, "pull": _pull, "commit": _commit, "run": _run,
     "push": _push, "network": _network, "sh": _sh}
 
 
@@ -322,3 +345,5 @@ def _check_local_refs(exercise: Exercise) -> None:
             refer(step, step.kind, step.image, IMAGE_KINDS, "image")
         if isinstance(step, RunStep) and step.network:
             refer(step, "network", step.network, ("network",), "network")
+        if isinstance(step, (VenvStep, WheelhouseStep)) and step.from_lock:
+            refer(step, "from_lock", step.from_lock, ("venv",), "lock")

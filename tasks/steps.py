@@ -15,12 +15,12 @@ from typing import Any, Callable
 import docker.errors
 from doit.exceptions import TaskFailed
 
-from . import containers, images, records, registry, services
+from . import containers, envspec, images, records, registry, services, venvs
 from .config import Config
 from .engine import LABEL_INPUTS, Engine
 from .errors import Ac295Error, RecipeError
 from .model import (BuildStep, CommitStep, ImageStep, ImportStep, NetworkStep, PullStep,
-                    PushStep, RunStep, ShStep)
+                    PushStep, RunStep, ShStep, VenvStep, WheelhouseStep)
 
 
 def progress(line: str) -> None:
@@ -89,6 +89,80 @@ class Runtime:
         if local is not None and parsed.registry == self.config.registry:
             return local.served_digest(parsed)
         return registry.manifest_digest(parsed)
+
+
+# --- virtual environments ---------------------------------------------------------------
+
+def _venv_inputs(step: VenvStep, source: VenvStep | None) -> str:
+    """Digest of what the environment is made from: the spec file, or the source's lock."""
+    origin = step.spec if step.spec is not None else source.lock if source else None
+    if origin is None or not origin.is_file():
+        raise Ac295Error(f"{step.task}: {origin} is missing; run the step that makes it.")
+    return venvs.text_sha256(origin.read_text(encoding="utf-8"))
+
+
+def venv_uptodate(rt: Runtime, step: VenvStep, source: VenvStep | None) -> bool:
+    """Up to date iff spec (or source lock), interpreter and lock are as recorded, and the
+    environment is still there."""
+    record = records.read(rt.record_path(step.task))
+    if record is None or not (step.path / "bin" / "python").exists() or not step.lock.is_file():
+        return False
+    return record.get("inputs") == _venv_inputs(step, source) \
+        and record.get("python") == venvs.interpreter_version(step.python) \
+        and record.get("lock") == venvs.text_sha256(step.lock.read_text(encoding="utf-8"))
+
+
+def venv_action(rt: Runtime, step: VenvStep, source: VenvStep | None) -> None:
+    """Make the environment from scratch, install, export (or check) the lock, record."""
+    path = rt.record_path(step.task)
+    records.remove(path)
+    python = venvs.interpreter_version(step.python)
+    inputs = _venv_inputs(step, source)
+    if step.spec is not None:
+        spec = envspec.load(step.spec)
+        if spec.python and not (python + ".").startswith(spec.python + "."):
+            raise Ac295Error(f"{step.task}: {step.spec.name} asks for python {spec.python} but "
+                             f"'{step.python}' is {python}. Set 'python:' in the step to a "
+                             f"python{spec.python} interpreter.")
+        venvs.create(step.path, step.python, progress)
+        lock_text = venvs.install_spec(step.path, spec, progress)
+    else:
+        assert source is not None
+        venvs.create(step.path, step.python, progress)
+        venvs.install_lock(step.path, source.lock, progress)
+        lock_text = source.lock.read_text(encoding="utf-8")
+    frozen = venvs.freeze(step.path)
+    if source is not None:
+        expected = (records.read(rt.record_path(source.task)) or {}).get("freeze")
+        if frozen != expected:
+            raise Ac295Error(f"{step.task}: the environment made from {source.task}'s lock "
+                             f"differs from it.\n--- {source.task} ---\n{expected}--- "
+                             f"{step.task} ---\n{frozen}")
+        progress(f"same pip freeze as {source.task}: {len(frozen.splitlines())} package(s)")
+    records.write_text(step.lock, lock_text)
+    records.write(path, {"task": step.task, "python": python, "inputs": inputs,
+                         "lock": venvs.text_sha256(lock_text), "freeze": frozen})
+    for line in frozen.splitlines():
+        progress(f"  {line}")
+
+
+def wheelhouse_uptodate(rt: Runtime, step: WheelhouseStep, source: VenvStep) -> bool:
+    """Up to date iff made from the same lock and every wheel is still there, unchanged."""
+    record = records.read(rt.record_path(step.task))
+    if record is None or not step.folder.is_dir() or not source.lock.is_file():
+        return False
+    return record.get("lock") == venvs.text_sha256(source.lock.read_text(encoding="utf-8")) \
+        and record.get("files") == venvs.contents(step.folder)
+
+
+def wheelhouse_action(rt: Runtime, step: WheelhouseStep, source: VenvStep) -> None:
+    """Download the wheels of the source environment's lock (with the pip to install them)."""
+    path = rt.record_path(step.task)
+    records.remove(path)
+    files = venvs.fill_wheelhouse(step.folder, source.lock, source.path, progress)
+    progress(f"{len(files)} file(s) in {step.folder}")
+    records.write(path, {"task": step.task, "files": files,
+                         "lock": venvs.text_sha256(source.lock.read_text(encoding="utf-8"))})
 
 
 # --- images made from inputs (build, import, commit) ------------------------------------

@@ -35,3 +35,15 @@ def test_broken_spec_fails_before_anything_runs(tmp_path, case: str) -> None:
         assert "Traceback" not in run.stderr + run.stdout
         assert run.executed == []
     assert not (root / ".ac295" / "records").exists()
+
+
+def test_conda_only_package_in_environment_yml_fails_before_anything_runs(tmp_path) -> None:
+    root = copy_project(tmp_path / "ac295")
+    env = root / "exercises/venv/environment.yml"
+    env.write_text(env.read_text().replace("  - pip\n", "  - pip\n  - numpy=1.26\n", 1))
+    run = Project(root, dict(os.environ), "", "").doit("venv", check=False)
+    assert run.returncode == 3
+    assert "environment.yml:6 (key 'dependencies[2]')" in run.stderr
+    assert "only pip packages are supported" in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    assert run.executed == []
