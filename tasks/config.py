@@ -95,7 +95,20 @@ def load(root: Path, environ: Mapping[str, str] | None = None,
     if "registry" not in resolved:
         raise SpecError(Where(path, data.line, "variables.registry"),
                         "the variable 'registry' must be set (for instance 127.0.0.1:5000).")
+    _check_registry(resolved["registry"], Where(path, lines.get("registry", 0),
+                                                "variables.registry"))
     return Config(root=root.resolve(), state=state, variables=resolved)
+
+
+def _check_registry(value: str, where: Where) -> None:
+    host, colon, port = value.partition(":")
+    if not host or "/" in value or (colon and not port.isdigit()):
+        raise SpecError(where, f"'{value}' is not a registry host[:port].",
+                        "For instance 127.0.0.1:5000 or docker.io (it may come from "
+                        "AC295_REGISTRY or the command line).")
+    if host in LOOPBACK_HOSTS and not colon:
+        raise SpecError(where, f"'{value}' needs a port: the local registry listens on one.",
+                        f"Write {host}:5000.")
 
 
 def _resolve_all(values: dict[str, str], path: Path, lines: Mapping[str, int]) -> dict[str, str]:

@@ -31,6 +31,17 @@ class Outcome:
     stderr: str
 
 
+def sweep(engine: Engine, task: str, progress: Progress) -> None:
+    """Remove containers this project copy made for ``task`` and that a killed run left behind.
+
+    ``finally`` removes them normally; a SIGKILL skips it. Labels tell ours from others'.
+    """
+    labels = [f"{key}={value}" for key, value in engine.labels(task).items()]
+    for container in engine.client.containers.list(all=True, filters={"label": labels}):
+        container.remove(force=True)
+        progress(f"removed container {container.short_id} left by an interrupted run")
+
+
 def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress,
              network_name: str | None = None) -> Outcome:
     """Run the step's command in a fresh container from ``image_id`` and return its outcome.
@@ -39,6 +50,7 @@ def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress,
         EngineError: the container could not be created or did not finish within the timeout.
     """
     client = engine.client
+    sweep(engine, step.task, progress)
     network = {"network": network_name} if network_name else {}
     try:
         container = client.containers.create(
@@ -99,6 +111,7 @@ def commit(step: CommitStep, engine: Engine, source_id: str, digest: str,
         CheckFailed: a command failed; its output is in the message.
     """
     client = engine.client
+    sweep(engine, step.task, progress)
     source = client.api.inspect_image(source_id)["Config"] or {}
     script = "set -e\n" + "\n".join(step.commands)
     kwargs: dict[str, Any] = {"command": ["/bin/sh", "-c", script]}
@@ -108,7 +121,11 @@ def commit(step: CommitStep, engine: Engine, source_id: str, digest: str,
                                          detach=True, **kwargs)
     try:
         container.start()
-        status = container.wait(timeout=600)
+        try:
+            status = container.wait(timeout=step.timeout)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            raise EngineError(f"{step.task}: the commands did not finish within {step.timeout} s"
+                              " (raise 'timeout:' in the step if they need longer).") from None
         output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         for line in output.splitlines():
             progress(line)

@@ -14,6 +14,7 @@ import docker
 import docker.errors
 
 from .errors import EngineError
+from .model import normalize_ref
 
 #: Labels put on everything this project creates, so it can be found and cleaned up.
 LABEL_INPUTS = "org.ac295.inputs-digest"
@@ -85,13 +86,18 @@ class Engine:
         self._images[image_id] = ImageInfo(image_id, tags, digests, labels)
 
     def image_id(self, ref: str) -> str | None:
-        """The id that an image id or tag refers to in the engine, or None."""
+        """The id that an image id, a tag or a ``name@sha256:...`` refers to, or None.
+
+        Names are compared the way Docker does (``python`` = ``docker.io/library/python:latest``).
+        """
         images = self.images()
         if ref in images:
             return ref
-        wanted = ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+        wanted = normalize_ref(ref)
+        by_digest = "@" in ref
         for info in images.values():
-            if wanted in info.tags:
+            names = info.repo_digests if by_digest else info.tags
+            if any(normalize_ref(name) == wanted for name in names):
                 return info.id
         return None
 
@@ -109,9 +115,28 @@ class Engine:
                        (attrs.get("Config") or {}).get("Labels") or {})
         return images[attrs["Id"]]
 
-    def find_by_label(self, key: str, value: str) -> ImageInfo | None:
-        """An image carrying ``key=value`` (e.g. a build's inputs digest), or None."""
+    def find_made(self, digest: str, task: str) -> ImageInfo | None:
+        """An image that ``task`` made from inputs with this digest, or None.
+
+        Labels are inherited: an image built FROM ours carries our labels too. So the label
+        only nominates candidates; the image's own newest history entry must be ours: our
+        LABEL instruction (build), our commit comment (commit), or a lone import layer.
+        """
         for info in self.images().values():
-            if info.labels.get(key) == value:
+            if info.labels.get(LABEL_INPUTS) == digest and info.labels.get(LABEL_TASK) == task \
+                    and self._made_here(info.id, task):
                 return info
         return None
+
+    def _made_here(self, image_id: str, task: str) -> bool:
+        history = self.client.api.history(image_id)
+        if not history:
+            return False
+        top = history[0]
+        created = top.get("CreatedBy") or ""
+        comment = top.get("Comment") or ""
+        if comment == f"ac295 {task}":
+            return True  # a commit step's docker commit
+        if len(history) == 1 and comment.startswith("Imported"):
+            return True  # an import: one layer, no parent
+        return f"LABEL {LABEL_TASK}={task}" in created or f"LABEL {LABEL_INPUTS}=" in created

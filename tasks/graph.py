@@ -123,7 +123,8 @@ def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
         task["file_dep"] += [str(d) for d in step.deps]
         if step.targets:
             task["targets"] = [str(t) for t in step.targets]
-        task["actions"] = [_shell(c, exercise) for c in step.commands]
+        task["actions"] = [_action(ops.sh_clear_targets, step)]
+        task["actions"] += [_shell(c, exercise) for c in step.commands]
         task["actions"].append(_action(ops.sh_check_targets, step))
     return task
 
@@ -161,4 +162,4 @@ def exercise_tasks(rt: ops.Runtime, exercises: list[Exercise]) -> Iterator[dict[
 
 def _local_registry_running(rt: ops.Runtime) -> bool:
     local = rt.local_registry
-    return local is None or local.running()
+    return local is None or local.running()  # a foreign one: the action says so

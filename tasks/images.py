@@ -54,7 +54,19 @@ def context_files(step: BuildStep) -> list[str]:
 
 
 def inputs_digest(step: BuildStep, engine: Engine) -> str | None:
-    """The build's inputs digest, or None when a base image is not in the engine yet."""
+    """The build's inputs digest, or None when a base image is not in the engine yet.
+
+    Raises:
+        BuildError: a context file cannot be read (permissions, a FIFO, bad .dockerignore).
+    """
+    try:
+        return _inputs_digest(step, engine)
+    except (OSError, UnicodeDecodeError) as err:
+        raise BuildError(f"{step.task}: cannot read the build context {step.context}: {err}. "
+                         "Fix the file or list it in .dockerignore.") from None
+
+
+def _inputs_digest(step: BuildStep, engine: Engine) -> str | None:
     digest = hashlib.sha256()
     base_ids = []
     for base in step.bases:
@@ -71,6 +83,8 @@ def inputs_digest(step: BuildStep, engine: Engine) -> str | None:
         info = path.lstat()
         if stat.S_ISLNK(info.st_mode):
             content = ("link:" + os.readlink(path)).encode()
+        elif not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{rel} is not a regular file")
         else:
             content = file_sha256(path).encode()
         executable = bool(info.st_mode & stat.S_IXUSR)

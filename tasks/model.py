@@ -25,7 +25,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "build": ("tag", "dockerfile", "args"),
     "import": ("tag", "changes"),
     "pull": (),
-    "commit": ("commands", "tag"),
+    "commit": ("commands", "tag", "timeout"),
     "run": ("command", "env", "expect", "timeout", "network") + SERVICE_KEYS,
     "push": ("tag",),
     "network": (),
@@ -139,6 +139,7 @@ class CommitStep(Step):
     image: str  # name of the source image step in the same exercise
     commands: tuple[str, ...]
     tag: str
+    timeout: int = 1800
 
     @property
     def image_ref(self) -> str:
@@ -186,7 +187,8 @@ class RunStep(Step):
 
     @property
     def ephemeral(self) -> bool:
-        return self.detach
+        # On a network it talks to live services whose images are not among its inputs.
+        return self.detach or self.network is not None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,8 +4,10 @@ Kept out of dodo.py so that dodo.py stays a few lines and tests can load a proje
 """
 from __future__ import annotations
 
+import os
+import urllib.parse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import config as config_mod
 from . import graph, spec
@@ -13,6 +15,18 @@ from .errors import Ac295Error
 from .steps import Runtime
 
 __all__ = ["Ac295Error", "load"]
+
+
+def _check_engine_reaches_registry(cfg: config_mod.Config, environ: Mapping[str, str]) -> None:
+    """A remote engine cannot push to this machine's 127.0.0.1: refuse that mix up front."""
+    host = environ.get("DOCKER_HOST", "")
+    remote = urllib.parse.urlparse(host).hostname if "://" in host else None
+    if cfg.local_registry_port is not None and remote and \
+            remote not in config_mod.LOOPBACK_HOSTS:
+        raise Ac295Error(f"DOCKER_HOST={host} is another machine, but the registry "
+                         f"{cfg.registry} is this machine's loopback, which that engine cannot "
+                         "reach. Set the 'registry' variable (AC295_REGISTRY) to a registry "
+                         "both reach, or use the local engine.")
 
 
 def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
@@ -28,6 +42,7 @@ def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
         Ac295Error: any spec or config problem, before a task exists.
     """
     cfg = config_mod.load(root, environ=environ, cmdline=cmdline_vars)
+    _check_engine_reaches_registry(cfg, os.environ if environ is None else environ)
     exercises = spec.load_project(cfg)
     runtime = Runtime(cfg)
     tasks = list(graph.exercise_tasks(runtime, exercises))

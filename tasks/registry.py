@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from typing import Callable
 import docker.auth
 import docker.errors
 import requests
+import yaml
 from docker.utils import parse_repository_tag
 
 from .config import LOOPBACK_HOSTS
@@ -32,7 +34,8 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 ])
-_HUB = "index.docker.io"
+#: What docker-py (and the Docker CLI) call Docker Hub; its API lives at registry-1.docker.io.
+_HUBS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,31 @@ class Reference:
     @classmethod
     def parse(cls, ref: str) -> "Reference":
         repo, tag = parse_repository_tag(ref)
+        repo, _, digest = repo.partition("@")
         registry, name = docker.auth.resolve_repository_name(repo)
-        if registry == _HUB and "/" not in name:
-            name = f"library/{name}"
-        return cls(registry=registry, repository=name, tag=tag or "latest")
+        if registry in _HUBS:
+            registry = "docker.io"
+            if "/" not in name:
+                name = f"library/{name}"
+        return cls(registry=registry, repository=name, tag=digest or tag or "latest")
+
+    @property
+    def hub(self) -> bool:
+        return self.registry == "docker.io"
+
+    @property
+    def by_digest(self) -> bool:
+        return self.tag.startswith("sha256:")
 
     @property
     def base_url(self) -> str:
-        host = "registry-1.docker.io" if self.registry == _HUB else self.registry
+        host = "registry-1.docker.io" if self.hub else self.registry
         scheme = "http" if host.split(":")[0] in LOOPBACK_HOSTS else "https"
         return f"{scheme}://{host}"
 
     def __str__(self) -> str:
-        prefix = "" if self.registry == _HUB else f"{self.registry}/"
-        return f"{prefix}{self.repository}:{self.tag}"
+        prefix = "" if self.hub else f"{self.registry}/"
+        return f"{prefix}{self.repository}{'@' if self.by_digest else ':'}{self.tag}"
 
 
 def _credentials(registry: str) -> tuple[str, str] | None:
@@ -71,6 +85,8 @@ def _credentials(registry: str) -> tuple[str, str] | None:
 
 
 def _token(challenge: str, ref: Reference) -> str | None:
+    # Credentials go only to an HTTPS token service, or to the registry's own host: a
+    # registry must not be able to send them anywhere it likes (CVE-2020-15157's pattern).
     params = dict(part.split("=", 1) for part in challenge[len("Bearer "):].split(",")
                   if "=" in part)
     params = {k.strip(): v.strip().strip('"') for k, v in params.items()}
@@ -78,7 +94,10 @@ def _token(challenge: str, ref: Reference) -> str | None:
     if not realm:
         return None
     params.setdefault("scope", f"repository:{ref.repository}:pull")
-    response = requests.get(realm, params=params, auth=_credentials(ref.registry), timeout=20)
+    parsed = urllib.parse.urlparse(realm)
+    trusted = parsed.scheme == "https" or parsed.netloc == ref.registry
+    auth = _credentials(ref.registry) if trusted else None
+    response = requests.get(realm, params=params, auth=auth, timeout=20)
     if response.status_code != 200:
         return None
     body = response.json()
@@ -200,7 +219,29 @@ class LocalRegistry:
     def log(self) -> Path:
         return self.root / "registry.log"
 
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.yml"
+
+    def ours(self) -> bool:
+        """True if the process in our pid file is a registry serving our config."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return _is_registry(pid, self.config_file.resolve())
+
     def running(self) -> bool:
+        """True if our registry runs and answers."""
+        return self.ours() and self.answers()
+
+    def _refuse_foreign(self) -> None:
+        raise RegistryError(f"something that this project did not start answers on "
+                            f"127.0.0.1:{self.port} (another registry, or Debian's "
+                            "docker-registry service?). Stop it, or set the 'registry' "
+                            "variable to another port (AC295_REGISTRY=127.0.0.1:5001).")
+
+    def answers(self) -> bool:
         """True if a registry answers on the port (ours or another one)."""
         try:
             response = requests.get(f"{self.url}/v2/", timeout=2)
@@ -209,9 +250,13 @@ class LocalRegistry:
         return response.status_code in (200, 401)
 
     def tag_link(self, ref: Reference) -> str | None:
-        """The digest stored for a tag, read from storage while the registry is stopped."""
-        link = (self.root / "data/docker/registry/v2/repositories" / ref.repository
-                / "_manifests/tags" / ref.tag / "current/link")
+        """The digest stored for a tag (or a digest), read from storage while stopped."""
+        manifests = self.root / "data/docker/registry/v2/repositories" / ref.repository \
+            / "_manifests"
+        if ref.by_digest:
+            link = manifests / "revisions" / "sha256" / ref.tag.split(":", 1)[1] / "link"
+        else:
+            link = manifests / "tags" / ref.tag / "current/link"
         try:
             return link.read_text().strip() or None
         except OSError:
@@ -221,6 +266,8 @@ class LocalRegistry:
         """What the registry serves for ``ref``: asked over HTTP, or read from disk if stopped."""
         if self.running():
             return manifest_digest(ref)
+        if self.answers():
+            self._refuse_foreign()
         return self.tag_link(ref)
 
     def start(self, progress: Progress) -> None:
@@ -232,16 +279,19 @@ class LocalRegistry:
         if self.running():
             progress(f"registry already answers at {self.url}")
             return
+        if self.answers():
+            self._refuse_foreign()
         binary = shutil.which("docker-registry")
         if binary is None:
             raise RegistryError("the program docker-registry is missing: run script/bootstrap, "
                                 "or `apt-get install docker-registry` as root.")
         self.root.mkdir(parents=True, exist_ok=True)
-        config = self.root / "config.yml"
-        config.write_text(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n"
-            f"    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{self.port}\n")
+        config = self.config_file
+        config.write_text(yaml.safe_dump({
+            "version": 0.1, "log": {"level": "info"},
+            "storage": {"filesystem": {"rootdirectory": str(self.root / "data")},
+                        "delete": {"enabled": True}},
+            "http": {"addr": f"127.0.0.1:{self.port}"}}))
         with self.log.open("ab") as log:
             process = subprocess.Popen([binary, "serve", str(config)], stdout=log,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -249,7 +299,7 @@ class LocalRegistry:
         self.pidfile.write_text(f"{process.pid}\n")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self.running():
+            if self.answers():
                 progress(f"registry started at {self.url} (pid {process.pid}, storage "
                          f"{self.root / 'data'})")
                 return
@@ -269,10 +319,10 @@ class LocalRegistry:
         except (OSError, ValueError):
             progress("no local registry started by this project is running")
             return
-        if _is_registry(pid):
+        if _is_registry(pid, self.config_file.resolve()):
             os.kill(pid, signal.SIGTERM)
             for _ in range(50):
-                if not _is_registry(pid):
+                if not _is_registry(pid, self.config_file.resolve()):
                     break
                 time.sleep(0.1)
             else:
@@ -281,10 +331,13 @@ class LocalRegistry:
         self.pidfile.unlink(missing_ok=True)
 
 
-def _is_registry(pid: int) -> bool:
+def _is_registry(pid: int, config: Path) -> bool:
+    """True if ``pid`` is a live docker-registry serving ``config`` (not a reused pid)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
     except (OSError, IndexError):
         return False
-    return b"docker-registry" in cmdline and state != "Z"
+    served = [Path(os.fsdecode(arg)).resolve() for arg in cmdline[2:3] if arg]
+    return any(b"docker-registry" in arg for arg in cmdline[:1]) and served == [config] \
+        and state != "Z"

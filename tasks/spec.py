@@ -9,6 +9,7 @@ The dataclasses themselves live in ``tasks.model``; the edges in ``tasks.edges``
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -83,13 +84,13 @@ class _Fields:
 
     def __init__(self, node: yamlsrc.LDict, path: Path, prefix: str,
                  variables: Mapping[str, str]) -> None:
-        self.node, self.path, self.prefix, self.variables = node, path, prefix, variables
+        self.node, self.file, self.prefix, self.variables = node, path, prefix, variables
 
     def key(self, key: str) -> str:
         return f"{self.prefix}.{key}" if self.prefix else key
 
     def where(self, key: str) -> Where:
-        return Where(self.path, self.node.line_of(key), self.key(key))
+        return Where(self.file, self.node.line_of(key), self.key(key))
 
     def reject_unknown(self, allowed: tuple[str, ...]) -> None:
         for key in self.node:
@@ -100,7 +101,7 @@ class _Fields:
     def value(self, key: str, kind: type | tuple[type, ...], required: bool = False) -> Any:
         if key not in self.node or self.node[key] is None:
             if required:
-                raise SpecError(Where(self.path, self.node.line, self.key(key)),
+                raise SpecError(Where(self.file, self.node.line, self.key(key)),
                                 f"missing key '{key}'.")
             return None
         value = self.node[key]
@@ -135,7 +136,7 @@ class _Fields:
         value = self.value(key, dict) or yamlsrc.LDict()
         out = {}
         for k, v in value.items():
-            where = Where(self.path, value.line_of(k), f"{self.key(key)}.{k}")
+            where = Where(self.file, value.line_of(k), f"{self.key(key)}.{k}")
             if not isinstance(v, (str, int, float)) or isinstance(v, bool):
                 raise SpecError(where, f"must be a string, not {type(v).__name__}.")
             out[str(k)] = expand(str(v), self.variables, where)
@@ -167,6 +168,20 @@ class _Fields:
                                 f"expression: {err}.") from None
         return expanded
 
+    def path(self, key: str, text: str, folder: Path) -> Path:
+        """A path from the spec, resolved against the exercise folder and confined.
+
+        Only the exercise's own folder and the project's state folder may be named: a spec
+        must not reach (or, through `doit clean`, delete) anything else on the machine.
+        """
+        path = (folder / text).resolve()
+        state = Path(self.variables["state"]).resolve()
+        if not (path.is_relative_to(folder.resolve()) or path.is_relative_to(state)):
+            raise SpecError(self.where(key), f"'{text}' leads outside the exercise folder "
+                            f"({path}).", "Name a path inside the exercise's folder, or under "
+                            "{state}.")
+        return path
+
     def regex(self, key: str) -> str | None:
         if key in self.node and not isinstance(self.node[key], str):
             raise SpecError(self.where(key), "must be one regular expression (a string).")
@@ -177,7 +192,7 @@ class _Fields:
         value = self.value(key, dict)
         if value is None:
             return None
-        fields = _Fields(value, self.path, self.key(key), self.variables)
+        fields = _Fields(value, self.file, self.key(key), self.variables)
         fields.reject_unknown(allowed)
         return fields
 
@@ -215,44 +230,49 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
 
 def _venv(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
     if ("spec" in f.node) == ("from_lock" in f.node):
-        raise SpecError(Where(f.path, f.node.line, f.prefix), "a venv step needs either "
+        raise SpecError(Where(f.file, f.node.line, f.prefix), "a venv step needs either "
                         "'spec:' (requirements.txt or environment.yml) or 'from_lock:' (another "
                         "venv step), not both or neither.")
-    spec_file = (folder / f.required("spec")).resolve() if "spec" in f.node else None
+    spec_file = f.path("spec", f.required("spec"), folder) if "spec" in f.node else None
     if spec_file is not None:
         if not spec_file.is_file():
             raise SpecError(f.where("spec"), f"no file {spec_file}.")
         envspec.load(spec_file)  # its errors are spec errors too: report them now
-    path = (folder / f.required("venv")).resolve()
+    path = f.path("venv", f.required("venv"), folder)
     lock = f.text("lock")
     return VenvStep(**common, path=path, spec=spec_file, from_lock=f.text("from_lock"),
-                    lock=(folder / lock).resolve() if lock else path.with_name(
+                    lock=f.path("lock", lock, folder) if lock else path.with_name(
                         path.name + ".lock"),
                     python=f.text("python") or "python3")
 
 
 def _wheelhouse(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
-    return WheelhouseStep(**common, folder=(folder / f.required("wheelhouse")).resolve(),
+    return WheelhouseStep(**common, folder=f.path("wheelhouse", f.required("wheelhouse"), folder),
                           from_lock=f.required("from_lock"))
 
 
 def _build(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
-    context = (folder / f.required("build")).resolve()
+    context = f.path("build", f.required("build"), folder)
     if not context.is_dir():
         raise SpecError(f.where("build"), f"the build context {context} is not a folder.")
-    dockerfile = (context / (f.text("dockerfile") or "Dockerfile")).resolve()
+    dockerfile = f.path("dockerfile", str(context / (f.text("dockerfile") or "Dockerfile")),
+                        folder)
     if not dockerfile.is_file():
         raise SpecError(f.where("dockerfile" if "dockerfile" in f.node else "build"),
                         f"no Dockerfile at {dockerfile}.",
                         "Add it, or name another file with 'dockerfile:'.")
     args = f.mapping("args")
+    try:
+        bases = dockerfiles.base_images(dockerfile, args)
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f.where("dockerfile" if "dockerfile" in f.node else "build"),
+                        f"cannot read {dockerfile} as UTF-8 text ({err}).") from None
     return BuildStep(**common, context=context, dockerfile=dockerfile,
-                     tag=f.image_ref("tag"), args=args,
-                     bases=dockerfiles.base_images(dockerfile, args))
+                     tag=f.image_ref("tag"), args=args, bases=bases)
 
 
 def _import(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
-    return ImportStep(**common, tarball=(folder / f.required("import")).resolve(),
+    return ImportStep(**common, tarball=f.path("import", f.required("import"), folder),
                       tag=f.image_ref("tag"), changes=f.texts("changes"))
 
 
@@ -265,7 +285,7 @@ def _commit(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
     if not commands:
         raise SpecError(f.where("commands"), "a commit step needs 'commands' to run.")
     return CommitStep(**common, image=f.required("commit"), commands=commands,
-                      tag=f.image_ref("tag"))
+                      tag=f.image_ref("tag"), timeout=f.positive("timeout") or 1800)
 
 
 def _run(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
@@ -300,8 +320,11 @@ def _run(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
             raise SpecError(f.where("ports"), f"'{container_port}: {host_port}' is not "
                             "'container port: host port' with numbers.")
     command = f.node.get("command")
-    return RunStep(**common, image=f.required("run"),
-                   command=None if command is None else f.texts("command"), env=f.mapping("env"),
+    if isinstance(command, str):  # `command: python3 x.py` means what a shell would run
+        command = tuple(shlex.split(f.required("command")))
+    elif command is not None:
+        command = f.texts("command")
+    return RunStep(**common, image=f.required("run"), command=command, env=f.mapping("env"),
                    expect=expect, timeout=f.positive("timeout") or 300, network=f.text("network"),
                    detach=detach, container=f.text("name"), aliases=f.texts("aliases"), ports=ports,
                    ready=ready)
@@ -316,12 +339,14 @@ def _network(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
 
 
 def _sh(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
-    commands = f.texts("sh")
+    # {state} and {root} are paths: quoted for the shell, so a folder with a space works
+    quoted = {**f.variables, **{k: shlex.quote(f.variables[k]) for k in ("state", "root")}}
+    commands = _Fields(f.node, f.file, f.prefix, quoted).texts("sh")
     if not commands:
         raise SpecError(f.where("sh"), "a recipe needs at least one command.")
     return ShStep(**common, commands=commands,
-                  deps=tuple((folder / d).resolve() for d in f.texts("deps")),
-                  targets=tuple((folder / t).resolve() for t in f.texts("targets")))
+                  deps=tuple(f.path("deps", d, folder) for d in f.texts("deps")),
+                  targets=tuple(f.path("targets", t, folder) for t in f.texts("targets")))
 
 
 _PARSERS: dict[str, Callable[[_Fields, dict[str, Any], Path], AnyStep]] = {

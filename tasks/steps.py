@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import docker.errors
+import requests
 from doit.exceptions import TaskFailed
 
 from . import containers, envspec, images, records, registry, services, venvs
 from .config import Config
-from .engine import LABEL_INPUTS, Engine
-from .errors import Ac295Error, RecipeError
+from .engine import Engine
+from .errors import Ac295Error, BuildError, RecipeError
 from .model import (BuildStep, CommitStep, ImageStep, ImportStep, NetworkStep, PullStep,
                     PushStep, RunStep, ShStep, VenvStep, WheelhouseStep)
 
@@ -40,6 +41,10 @@ def reported(action: Callable[..., Any]) -> Callable[..., Any]:
             return TaskFailed(str(err))
         except docker.errors.DockerException as err:
             return TaskFailed(f"the Docker Engine refused: {err}")
+        except requests.RequestException as err:  # the engine's socket went away mid-task
+            return TaskFailed(f"lost the connection to the Docker Engine or a registry "
+                              f"({type(err).__name__}); is dockerd still running? Rerun "
+                              "script/bootstrap.")
         return None if result is None else result
 
     return wrapper
@@ -56,7 +61,7 @@ def quiet_check(check: Callable[[], bool]) -> Callable[[], bool]:
     def wrapper() -> bool:
         try:
             return bool(check())
-        except (Ac295Error, docker.errors.DockerException):
+        except (Ac295Error, docker.errors.DockerException, requests.RequestException, OSError):
             return False
 
     return wrapper
@@ -182,7 +187,7 @@ def _make_image(rt: Runtime, step: BuildStep | ImportStep | CommitStep, digest: 
 
     Reuse is what lets a fresh clone, with no records, skip work the engine already did.
     """
-    existing = rt.engine.find_by_label(LABEL_INPUTS, digest)
+    existing = rt.engine.find_made(digest, step.task)
     if existing is not None:
         progress(f"{step.tag}: the engine has image {existing.id[:19]} with the same inputs "
                  f"digest; tagging it instead of making it again")
@@ -190,8 +195,9 @@ def _make_image(rt: Runtime, step: BuildStep | ImportStep | CommitStep, digest: 
         image_id = existing.id
     else:
         image_id = make()
-    records.write(rt.record_path(step.task), {"task": step.task, "tag": step.tag,
-                                              "image_id": image_id, "inputs_digest": digest})
+    # No tag in the record: renaming the image (hub_user=...) must not rerun its users.
+    records.write(rt.record_path(step.task), {"task": step.task, "image_id": image_id,
+                                              "inputs_digest": digest})
 
 
 # --- build -------------------------------------------------------------------------------
@@ -211,7 +217,9 @@ def build_action(rt: Runtime, step: BuildStep) -> None:
         if rt.engine.image_id(base) is None:
             registry.pull(rt.engine, base, progress)
     digest = images.inputs_digest(step, rt.engine)
-    assert digest is not None  # every base is present
+    if digest is None:
+        raise BuildError(f"{step.task}: a base image of {step.dockerfile} ({', '.join(step.bases)})"
+                         " is not in the engine even after pulling it; check its name.")
     _make_image(rt, step, digest, lambda: images.build(step, rt.engine, digest, progress))
 
 
@@ -270,6 +278,17 @@ def push_ref(step: PushStep, image_step: ImageStep) -> str:
     return step.tag or image_step.image_ref
 
 
+def _repo_digest(rt: Runtime, image_id: str, ref: registry.Reference) -> str | None:
+    """The digest the engine knows for this image in ``ref``'s repository (after a push/pull)."""
+    info = rt.engine.images().get(image_id)
+    for repo_digest in info.repo_digests if info else []:
+        name, _, digest = repo_digest.partition("@")
+        other = registry.Reference.parse(name)
+        if (other.registry, other.repository) == (ref.registry, ref.repository):
+            return digest
+    return None
+
+
 def push_uptodate(rt: Runtime, step: PushStep, ref: str) -> bool:
     """Up to date iff the registry serves, under the tag, the digest recorded for this image."""
     record = records.read(rt.record_path(step.task))
@@ -288,11 +307,7 @@ def push_action(rt: Runtime, step: PushStep, ref: str) -> None:
         images.tag(rt.engine, image_id, ref)
     parsed = registry.Reference.parse(ref)
     served = rt.served_digest(ref)
-    info = rt.engine.images().get(image_id)
-    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
-    known = {d.split("@", 1)[1] for d in (info.repo_digests if info else [])
-             if d.split("@", 1)[0] == repo}
-    if served is not None and served in known:
+    if served is not None and served == _repo_digest(rt, image_id, parsed):
         progress(f"{parsed}: the registry already serves {served}; nothing to push")
         digest = served
     else:
@@ -317,7 +332,9 @@ def pull_action(rt: Runtime, step: PullStep) -> None:
     path = rt.record_path(step.task)
     records.remove(path)
     image_id = registry.pull(rt.engine, step.ref, progress)
-    digest = rt.served_digest(step.ref)
+    # the digest of what was pulled (from the engine), not of what the tag names a moment later
+    digest = _repo_digest(rt, image_id, registry.Reference.parse(step.ref)) \
+        or rt.served_digest(step.ref)
     if digest is None:
         raise Ac295Error(f"{step.task}: {step.ref} was pulled but the registry serves no "
                          "digest for it now; rerun.")
@@ -369,6 +386,17 @@ def network_teardown(rt: Runtime, step: NetworkStep) -> None:
 
 
 # --- sh ----------------------------------------------------------------------------------
+
+def sh_clear_targets(step: ShStep) -> None:
+    """Delete a recipe's target files before it runs (Make's .DELETE_ON_ERROR).
+
+    doit keeps its last success when a run is interrupted, so a half-written target left by
+    Ctrl-C would be taken as done next time; a target that is not there forces the rerun.
+    """
+    for target in step.targets:
+        if target.is_file() or target.is_symlink():
+            target.unlink()
+
 
 def sh_check_targets(step: ShStep) -> None:
     """Fail a recipe that exited 0 without making each declared target."""

@@ -79,6 +79,7 @@ def fake_engine(container: mock.Mock) -> tuple[Engine, mock.Mock]:
     client = mock.Mock(spec=docker.DockerClient)
     client.containers = mock.Mock(spec=ContainerCollection)
     client.containers.create.return_value = container
+    client.containers.list.return_value = []  # nothing left by an earlier run
     return Engine(factory=lambda: client, project="/p/.ac295"), client
 
 
@@ -143,3 +144,13 @@ def test_missing_image_is_an_engine_error():
     client.containers.create.side_effect = docker.errors.ImageNotFound("no such image")
     with pytest.raises(EngineError, match="gone from the engine"):
         containers.run_once(run_step(), engine, "sha256:abcdef", lambda line: None)
+
+
+def test_containers_left_by_a_killed_run_are_swept_first():
+    engine, client = fake_engine(fake_container())
+    stale = mock.Mock(spec=Container, short_id="abc123")
+    client.containers.list.return_value = [stale]
+    containers.run_once(run_step(), engine, "sha256:abc", lambda line: None)
+    stale.remove.assert_called_once_with(force=True)
+    filters = client.containers.list.call_args.kwargs["filters"]
+    assert sorted(filters["label"]) == [f"{LABEL_PROJECT}=/p/.ac295", f"{LABEL_TASK}=ex:question"]

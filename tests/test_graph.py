@@ -13,6 +13,7 @@ from doit.loader import generate_tasks
 from doit.tools import config_changed
 
 from tasks import config, graph, spec
+from tasks import steps as ops
 from tasks.engine import Engine
 from tasks.errors import Where
 from tasks.steps import Runtime
@@ -98,7 +99,8 @@ def test_sh_task(compiled):
     task = compiled["base:rootfs"]
     assert task["file_dep"] == [str(VALID / "exercises" / "base" / "rootfs.sh")]
     assert task["clean"] is True
-    shell, check = task["actions"]
+    clear, shell, check = task["actions"]
+    assert clear[0].__wrapped__ is ops.sh_clear_targets  # stale targets go first
     assert isinstance(shell, CmdAction)
     assert shell._action == f"./rootfs.sh {STATE}/rootfs.tar"
     assert shell.pkwargs["cwd"] == str(VALID / "exercises" / "base")

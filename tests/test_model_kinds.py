@@ -119,7 +119,8 @@ def test_ready_defaults_and_one_shot_run_on_a_network(tmp_path):
     assert steps["svc"].container is None and steps["svc"].network is None
     probe = steps["probe"]
     assert isinstance(probe, spec.RunStep)
-    assert (probe.detach, probe.ephemeral, probe.network) == (False, False, "net")
+    # on a network it talks to live services: it runs every time, like them
+    assert (probe.detach, probe.ephemeral, probe.network) == (False, True, "net")
     assert (probe.ready, probe.container, probe.aliases, dict(probe.ports)) == (None, None, (), {})
 
 
