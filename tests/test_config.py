@@ -171,3 +171,24 @@ def test_expand():
     assert info.value.where == where and "unknown variable '{c}'" in str(info.value)
     with pytest.raises(SpecError, match="empty"):
         config.expand("x{}", {"a": "1"}, where)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("127.0.0.1", "needs a port"),
+    ("localhost", "needs a port"),
+    ("127.0.0.1:abc", "is not a registry host[:port]"),
+    ("127.0.0.1:5000/me", "is not a registry host[:port]"),
+])
+def test_bad_registry_values(tmp_path, value, message):
+    err = config_error(write_config(tmp_path, BASIC), environ={"AC295_REGISTRY": value})
+    assert err.where.key == "variables.registry" and message in str(err)
+
+
+def test_remote_engine_with_loopback_registry_is_refused(tmp_path):
+    from tasks import project
+    (tmp_path / "exercises").mkdir()
+    write_config(tmp_path, BASIC)
+    with pytest.raises(project.Ac295Error, match="cannot reach"):
+        project.load(tmp_path, environ={"DOCKER_HOST": "tcp://10.1.2.3:2375"})
+    doit_config, _ = project.load(tmp_path, environ={"DOCKER_HOST": "unix:///var/run/docker.sock"})
+    assert doit_config["backend"] == "sqlite3"

@@ -225,3 +225,33 @@ def test_aliases_need_a_network(tmp_path):
 def test_numeric_port_keys_are_read_as_strings(tmp_path):
     root = write_project(tmp_path, "s:\n  run: img\n  detach: true\n  ports: {8082: 8083}\n")
     assert dict(load(root)["s"].ports) == {"8082": "8083"}
+
+
+@pytest.mark.parametrize("steps, key", [
+    ("b:\n  build: ../..\n  tag: x\n", "steps.b.build"),
+    ("r:\n  sh: 'true'\n  targets: [/etc/passwd]\n", "steps.r.targets"),
+    ("r:\n  sh: 'true'\n  deps: [../../ac295.yml]\n", "steps.r.deps"),
+    ("i:\n  import: /tmp/rootfs.tar\n  tag: x\n", "steps.i.import"),
+    ("b:\n  build: .\n  dockerfile: ../../../etc/hostname\n  tag: x\n", "steps.b.dockerfile"),
+])
+def test_paths_may_not_leave_the_exercise_or_state_folder(tmp_path, steps, key):
+    err = spec_error(write_project(tmp_path, steps))
+    assert err.where.key == key and "leads outside the exercise folder" in str(err)
+
+
+def test_state_paths_are_allowed(tmp_path):
+    root = write_project(tmp_path, "r:\n  sh: 'true'\n  targets: ['{state}/out.txt']\n")
+    assert load(root)["r"].targets == ((tmp_path / ".ac295" / "out.txt").resolve(),)
+
+
+def test_command_string_is_split_like_a_shell(tmp_path):
+    root = write_project(tmp_path, "q:\n  run: img\n  command: python3 'my file.py' -v\n")
+    assert load(root)["q"].command == ("python3", "my file.py", "-v")
+
+
+def test_state_is_quoted_in_recipes(tmp_path):
+    root = tmp_path / "with space"
+    root.mkdir()
+    write_project(root, "r:\n  sh: cat {state}/x\n")
+    (command,) = load(root)["r"].commands
+    assert command == f"cat '{(root / '.ac295').resolve()}'/x"
