@@ -107,7 +107,9 @@ class Engine:
         try:
             attrs = self.client.api.inspect_image(ref)
         except docker.errors.ImageNotFound:
-            images.pop(ref, None)
+            images.pop(ref, None)  # an id that is gone
+            for info in images.values():  # or a tag that is gone
+                info.tags = [t for t in info.tags if normalize_ref(t) != normalize_ref(ref)]
             return None
         for info in images.values():  # a tag moves: take it off the image that had it
             info.tags = [t for t in info.tags if t not in (attrs.get("RepoTags") or [])]

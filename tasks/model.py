@@ -249,6 +249,8 @@ class Exercise:
 def normalize_ref(ref: str) -> str:
     """The form Docker compares references in: ``:latest`` added, ``docker.io/library/`` dropped."""
     name, _, digest = ref.partition("@")
+    if digest and ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]  # name:tag@digest: the digest decides, as in Docker
     if not digest and ":" not in name.rsplit("/", 1)[-1]:
         name += ":latest"
     for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/",

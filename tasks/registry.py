@@ -49,7 +49,9 @@ class Reference:
     @classmethod
     def parse(cls, ref: str) -> "Reference":
         repo, tag = parse_repository_tag(ref)
-        repo, _, digest = repo.partition("@")
+        digest = tag if tag and tag.startswith("sha256:") else ""
+        if digest and ":" in repo.rsplit("/", 1)[-1]:
+            repo = repo.rsplit(":", 1)[0]  # name:tag@digest: the digest decides, as in Docker
         registry, name = docker.auth.resolve_repository_name(repo)
         if registry in _HUBS:
             registry = "docker.io"
