@@ -45,9 +45,13 @@ class Config:
 
     @property
     def local_registry_port(self) -> int | None:
-        """The port of the registry this project runs itself, or None for an external registry."""
+        """The port of the registry this project runs itself, or None for an external registry.
+
+        A loopback registry is run by the project unless ``registry_service: external`` says
+        that someone else runs it (CI's service, or one shared by several clones).
+        """
         host, _, port = self.registry.partition(":")
-        if host not in LOOPBACK_HOSTS:
+        if host not in LOOPBACK_HOSTS or self.variables.get("registry_service") == "external":
             return None
         return int(port) if port.isdigit() else 5000
 
@@ -97,6 +101,10 @@ def load(root: Path, environ: Mapping[str, str] | None = None,
                         "the variable 'registry' must be set (for instance 127.0.0.1:5000).")
     _check_registry(resolved["registry"], Where(path, lines.get("registry", 0),
                                                 "variables.registry"))
+    if resolved.get("registry_service", "managed") not in ("managed", "external"):
+        raise SpecError(Where(path, lines.get("registry_service", 0),
+                              "variables.registry_service"),
+                        f"'{resolved['registry_service']}' is neither 'managed' nor 'external'.")
     return Config(root=root.resolve(), state=state, variables=resolved)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from doit.action import CmdAction
 from doit.tools import config_changed
 
+from . import pipelock
 from . import steps as ops
 from .edges import Producers, split
 from .model import (AnyStep, BuildStep, CommitStep, Exercise, ImportStep, NetworkStep,
@@ -91,7 +92,7 @@ def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
         task["actions"] = [_action(ops.build_action, rt, step)]
         task["uptodate"].append(_checked(ops.build_uptodate, rt, step))
     elif isinstance(step, ImportStep):
-        task["file_dep"].append(str(step.tarball))
+        task["file_dep"] += [str(d) for d in step.deps] if step.recipe else [str(step.tarball)]
         task["actions"] = [_action(ops.import_action, rt, step)]
         task["uptodate"].append(_checked(ops.import_uptodate, rt, step))
     elif isinstance(step, PullStep):
@@ -153,6 +154,17 @@ def exercise_tasks(rt: ops.Runtime, exercises: list[Exercise]) -> Iterator[dict[
         yield {"basename": exercise.name, "name": None, "doc": exercise.doc}
         for step in exercise.steps.values():
             yield step_task(rt, exercise, step, producers)
+    locked = pipelock.locked_steps(exercises)
+    lock_file = str(rt.config.root / pipelock.LOCK_FILE)
+    records_of = [str(rt.record_path(s.task)) for s in locked]
+    yield {"basename": "lock", "doc": f"write {pipelock.LOCK_FILE}: every exercise's results "
+           "(env locks, image inputs and ids, pushed digests), to commit",
+           "actions": [_action(ops.lock_action, rt, locked)], "file_dep": records_of,
+           "targets": [lock_file], "verbosity": 2}
+    yield {"basename": "verify", "doc": f"check this machine's results against "
+           f"{pipelock.LOCK_FILE}, one line per difference",
+           "actions": [_action(ops.verify_action, rt, locked)], "file_dep": records_of,
+           "uptodate": [False], "verbosity": 2}
     yield {"basename": REGISTRY_START, "doc": "start the local registry (push and pull steps "
            "do this when they must run)", "actions": [_action(ops.registry_start, rt)],
            "uptodate": [_checked(_local_registry_running, rt)], "verbosity": 2}

@@ -133,8 +133,21 @@ def build(step: BuildStep, engine: Engine, digest: str, progress: Progress) -> s
     return info.id
 
 
+def recipe_digest(step: ImportStep) -> str:
+    """Digest of an import's recipe: its commands, its deps' contents and the changes."""
+    deps = {str(d.name): file_sha256(d) for d in step.deps}
+    payload = json.dumps({"v": 1, "recipe": list(step.recipe_key), "deps": deps,
+                          "changes": list(step.changes)}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
 def import_digest(step: ImportStep, cached: dict | None) -> str:
-    """Digest of the tarball and the import changes; reuses a cached tarball hash by stat."""
+    """Digest of the tarball and the import changes; reuses a cached tarball hash by stat.
+
+    With a recipe, the recipe's digest instead (see ``ImportStep``).
+    """
+    if step.recipe:
+        return recipe_digest(step)
     info = step.tarball.stat()
     key = [info.st_size, info.st_mtime_ns, info.st_ino]
     if cached and cached.get("stat") == key and cached.get("tarball_sha256"):
@@ -178,6 +191,16 @@ def import_tarball(step: ImportStep, engine: Engine, digest: str, progress: Prog
         raise BuildError(f"the import of {step.tarball} reported success but the engine has "
                          f"no image {step.tag}.")
     return info.id
+
+
+def content_tag(ref: str, digest: str) -> str:
+    """The content-addressed tag of an image made from inputs: ``<repository>:in-<12 hex>``.
+
+    Pushed beside the image's own tag, it lets a clone with no records find the image in the
+    registry by its inputs alone (one HEAD request).
+    """
+    repo, _ = parse_repository_tag(ref)
+    return f"{repo}:in-{digest.split(':', 1)[-1][:12]}"
 
 
 def tag(engine: Engine, image_id: str, ref: str) -> None:

@@ -23,7 +23,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "venv": ("spec", "from_lock", "lock", "python"),
     "wheelhouse": ("from_lock",),
     "build": ("tag", "dockerfile", "args"),
-    "import": ("tag", "changes"),
+    "import": ("tag", "changes", "recipe", "deps"),
     "pull": (),
     "commit": ("commands", "tag", "timeout"),
     "run": ("command", "env", "expect", "timeout", "network") + SERVICE_KEYS,
@@ -107,12 +107,23 @@ class BuildStep(Step):
 
 @dataclass(frozen=True, kw_only=True)
 class ImportStep(Step):
-    """Import a root file system tarball as an image (``docker import``)."""
+    """Import a root file system tarball as an image (``docker import``).
+
+    With a ``recipe`` (shell commands that make the tarball, with ``deps``) the image is
+    identified by the recipe, not by the tarball's bytes: debootstrap is not reproducible, so a
+    fresh clone could never match a tarball, but it can match a recipe, and then reuse the
+    image from the engine or the registry without running the recipe at all.
+    """
 
     kind: Literal["import"] = "import"
     tarball: Path
     tag: str
     changes: tuple[str, ...]
+    recipe: tuple[str, ...] = ()
+    deps: tuple[Path, ...] = ()
+    #: The recipe as written, {state} and {root} left unexpanded: what identifies the image,
+    #: so that clones in other folders find the same one.
+    recipe_key: tuple[str, ...] = ()
 
     @property
     def image_ref(self) -> str:

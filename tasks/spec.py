@@ -30,7 +30,7 @@ SPEC_FILE = "exercise.yml"
 DOIT_COMMANDS = frozenset({"run", "list", "clean", "info", "help", "forget", "ignore", "auto",
                            "strace", "dumpdb", "reset-dep", "tabcompletion"})
 #: Top-level tasks the project defines itself.
-PROJECT_TASKS = frozenset({"registry_start", "registry_stop"})
+PROJECT_TASKS = frozenset({"registry_start", "registry_stop", "lock", "verify"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REF = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -272,8 +272,21 @@ def _build(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
 
 
 def _import(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
+    if "deps" in f.node and "recipe" not in f.node:
+        raise SpecError(f.where("deps"), "'deps' are the inputs of a 'recipe'.",
+                        "Add the recipe that makes the tarball, or remove 'deps'.")
     return ImportStep(**common, tarball=f.path("import", f.required("import"), folder),
-                      tag=f.image_ref("tag"), changes=f.texts("changes"))
+                      tag=f.image_ref("tag"), changes=f.texts("changes"),
+                      recipe=_quoted(f).texts("recipe"),
+                      recipe_key=_Fields(f.node, f.file, f.prefix, {
+                          **f.variables, "state": "{state}", "root": "{root}"}).texts("recipe"),
+                      deps=tuple(f.path("deps", d, folder) for d in f.texts("deps")))
+
+
+def _quoted(f: _Fields) -> _Fields:
+    """The same fields, with {state} and {root} quoted for the shell (a space in a path)."""
+    quoted = {**f.variables, **{k: shlex.quote(f.variables[k]) for k in ("state", "root")}}
+    return _Fields(f.node, f.file, f.prefix, quoted)
 
 
 def _pull(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
@@ -339,9 +352,7 @@ def _network(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
 
 
 def _sh(f: _Fields, common: dict[str, Any], folder: Path) -> AnyStep:
-    # {state} and {root} are paths: quoted for the shell, so a folder with a space works
-    quoted = {**f.variables, **{k: shlex.quote(f.variables[k]) for k in ("state", "root")}}
-    commands = _Fields(f.node, f.file, f.prefix, quoted).texts("sh")
+    commands = _quoted(f).texts("sh")
     if not commands:
         raise SpecError(f.where("sh"), "a recipe needs at least one command.")
     return ShStep(**common, commands=commands,

@@ -8,6 +8,7 @@ last, so a failed or interrupted step leaves no record claiming success.
 from __future__ import annotations
 
 import functools
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -16,9 +17,10 @@ import docker.errors
 import requests
 from doit.exceptions import TaskFailed
 
-from . import containers, envspec, images, records, registry, services, venvs
+from . import (containers, envspec, images, pipelock, records, registry, services,
+               venvs)
 from .config import Config
-from .engine import Engine
+from .engine import LABEL_INPUTS, Engine
 from .errors import Ac295Error, BuildError, RecipeError
 from .model import (BuildStep, CommitStep, ImageStep, ImportStep, NetworkStep, PullStep,
                     PushStep, RunStep, ShStep, VenvStep, WheelhouseStep)
@@ -183,21 +185,54 @@ def _made_image_uptodate(rt: Runtime, step: BuildStep | ImportStep | CommitStep,
 
 def _make_image(rt: Runtime, step: BuildStep | ImportStep | CommitStep, digest: str,
                 make: Callable[[], str]) -> None:
-    """Reuse an image the engine has with this inputs digest (a label), or ``make`` it; record.
+    """Reuse an image made from these inputs, or ``make`` it; tag it by content; record.
 
-    Reuse is what lets a fresh clone, with no records, skip work the engine already did.
+    Reuse is what lets a clone with no records skip work: first an image in the engine that
+    this step made from the same inputs (label + history), then one in the registry under the
+    content tag (one HEAD request, then a pull). Only then is the image made.
     """
     existing = rt.engine.find_made(digest, step.task)
     if existing is not None:
-        progress(f"{step.tag}: the engine has image {existing.id[:19]} with the same inputs "
-                 f"digest; tagging it instead of making it again")
+        progress(f"{step.tag}: the engine has image {existing.id[:19]} made from the same "
+                 "inputs; tagging it instead of making it again")
         images.tag(rt.engine, existing.id, step.tag)
         image_id = existing.id
     else:
-        image_id = make()
+        image_id = _pull_by_content(rt, step, digest) or make()
+    images.tag(rt.engine, image_id, images.content_tag(step.tag, digest))
     # No tag in the record: renaming the image (hub_user=...) must not rerun its users.
     records.write(rt.record_path(step.task), {"task": step.task, "image_id": image_id,
                                               "inputs_digest": digest})
+
+
+def _names_registry(ref: str) -> bool:
+    """True if a reference names its registry (host.name/..., host:port/..., localhost/...)."""
+    first, slash, _ = ref.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
+def _pull_by_content(rt: Runtime, step: BuildStep | ImportStep | CommitStep,
+                     digest: str) -> str | None:
+    """Pull the image with these inputs from the registry's content tag, if it is there."""
+    if not _names_registry(step.tag):
+        return None  # a local-only name: no registry to ask
+    ref = images.content_tag(step.tag, digest)
+    try:
+        if rt.served_digest(ref) is None:
+            return None
+        local = rt.local_registry
+        if local is not None and registry.Reference.parse(ref).registry == rt.config.registry:
+            local.start(progress)
+        image_id = registry.pull(rt.engine, ref, progress)
+    except Ac295Error as err:
+        progress(f"{ref}: not recovered from the registry ({err}); making it")
+        return None
+    info = rt.engine.images().get(image_id)
+    if info is None or info.labels.get(LABEL_INPUTS) != digest:
+        return None
+    progress(f"{step.tag}: pulled {ref}, made elsewhere from the same inputs; nothing to make")
+    images.tag(rt.engine, image_id, step.tag)
+    return image_id
 
 
 # --- build -------------------------------------------------------------------------------
@@ -230,17 +265,24 @@ def _import_cache_path(rt: Runtime, step: ImportStep) -> Any:
 
 
 def import_uptodate(rt: Runtime, step: ImportStep) -> bool:
-    """Up to date iff the tarball and changes are as recorded and the engine has the image."""
-    if records.read(rt.record_path(step.task)) is None or not step.tarball.exists():
+    """Up to date iff the recipe (or the tarball) and changes are as recorded and the engine
+    still has the image."""
+    if records.read(rt.record_path(step.task)) is None:
+        return False
+    if not step.recipe and not step.tarball.exists():
         return False
     digest = images.import_digest(step, records.read(_import_cache_path(rt, step)))
     return _made_image_uptodate(rt, step, digest)
 
 
 def import_action(rt: Runtime, step: ImportStep) -> None:
-    """Import the tarball, or reuse an image the engine has with the same inputs digest."""
+    """Import the tarball (made by the recipe if needed), or reuse an image with its digest."""
     path = rt.record_path(step.task)
     records.remove(path)
+    if step.recipe:
+        digest = images.recipe_digest(step)
+        _make_image(rt, step, digest, lambda: _import_from_recipe(rt, step, digest))
+        return
     cache = images.tarball_cache(step)
     digest = images.import_digest(step, cache)
     # The cache file is not a target: its bytes change when the tarball is touched, and
@@ -248,6 +290,38 @@ def import_action(rt: Runtime, step: ImportStep) -> None:
     records.write(_import_cache_path(rt, step), cache)
     _make_image(rt, step, digest,
                 lambda: images.import_tarball(step, rt.engine, digest, progress))
+
+
+def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
+    """Run the recipe unless the tarball it made for this digest is still there; import."""
+    cache_path = _import_cache_path(rt, step)
+    cache = records.read(cache_path)
+    if not (step.tarball.exists() and cache and cache.get("recipe") == digest):
+        records.remove(cache_path)
+        for command in step.recipe:
+            _run_recipe(step, command)
+        if not step.tarball.is_file():
+            raise RecipeError(f"{step.task}: the recipe succeeded but did not make "
+                              f"{step.tarball}. Fix 'recipe:' in {step.where.file}.")
+        records.write(cache_path, {"recipe": digest})
+    else:
+        progress(f"{step.tarball} was made by the same recipe; importing it again")
+    return images.import_tarball(step, rt.engine, digest, progress)
+
+
+def _run_recipe(step: ImportStep, command: str) -> None:
+    progress(f"$ {command}")
+    with subprocess.Popen(command, shell=True, cwd=step.where.file.parent,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace") as proc:
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            progress(line)
+            tail = (tail + [line.rstrip()])[-15:]
+    if proc.returncode != 0:
+        raise RecipeError(f"{step.task}: the recipe failed (exit {proc.returncode}): {command}\n"
+                          + "\n".join(tail))
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -314,7 +388,22 @@ def push_action(rt: Runtime, step: PushStep, ref: str) -> None:
         digest, uploaded = registry.push(rt.engine, ref, progress)
         rt.engine.refresh(image_id)
         progress(f"{parsed}: pushed {digest} ({uploaded} layer(s) uploaded)")
+    _push_content_tag(rt, step, ref, image_id, digest)
     records.write(path, {"task": step.task, "ref": ref, "image_id": image_id, "digest": digest})
+
+
+def _push_content_tag(rt: Runtime, step: PushStep, ref: str, image_id: str,
+                      digest: str) -> None:
+    """Push the image's content tag too (no blob moves: same manifest), for fresh clones."""
+    inputs = _image_record(rt, step).get("inputs_digest")
+    if not inputs:
+        return  # a pulled image: no inputs of ours
+    content = images.content_tag(ref, inputs)
+    if rt.served_digest(content) == digest:
+        return
+    images.tag(rt.engine, image_id, content)
+    registry.push(rt.engine, content, progress)
+    progress(f"{registry.Reference.parse(content)}: content tag pushed")
 
 
 # --- pull ------------------------------------------------------------------------------
@@ -423,3 +512,22 @@ def registry_stop(rt: Runtime) -> None:
     local = rt.local_registry
     if local is not None:
         local.stop(progress)
+
+
+# --- the pipeline lock -------------------------------------------------------------------
+
+def lock_action(rt: Runtime, steps: list[Any]) -> None:
+    """Write ac295.lock from this machine's records."""
+    facts = pipelock.current(rt.config, steps)
+    pipelock.write(rt.config.root / pipelock.LOCK_FILE, facts)
+    progress(f"{pipelock.LOCK_FILE}: {len(facts)} step(s) locked")
+
+
+def verify_action(rt: Runtime, steps: list[Any]) -> None:
+    """Compare this machine's records with ac295.lock; fail with one line per difference."""
+    path = rt.config.root / pipelock.LOCK_FILE
+    lines = pipelock.differences(pipelock.read(path), pipelock.current(rt.config, steps))
+    if lines:
+        raise Ac295Error(f"{len(lines)} difference(s) from {path.name} (accept this machine's "
+                         "results with `doit lock`):\n" + "\n".join(lines))
+    progress(f"{len(steps)} step(s) match {path.name}")

@@ -60,7 +60,7 @@ def compiled() -> dict[str, dict[str, Any]]:
 def test_task_names(compiled):
     assert set(compiled) == {"app", "app:image", "app:question", "app:push",
                              "base", "base:rootfs", "base:image", "base:push",
-                             "registry_start", "registry_stop"}
+                             "registry_start", "registry_stop", "lock", "verify"}
 
 
 def test_group_task_carries_the_doc(compiled):
