@@ -316,9 +316,14 @@ def _run_recipe(step: ImportStep, command: str) -> None:
                           errors="replace") as proc:
         tail: list[str] = []
         assert proc.stdout is not None
-        for line in proc.stdout:
-            progress(line)
-            tail = (tail + [line.rstrip()])[-15:]
+        try:
+            for line in proc.stdout:
+                progress(line)
+                tail = (tail + [line.rstrip()])[-15:]
+        except BaseException:  # Ctrl-C or SIGTERM: stop the recipe too, let it clean up
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
     if proc.returncode != 0:
         raise RecipeError(f"{step.task}: the recipe failed (exit {proc.returncode}): {command}\n"
                           + "\n".join(tail))

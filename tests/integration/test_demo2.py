@@ -97,3 +97,43 @@ def _answers(port: int) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def test_sigterm_saves_finished_work_and_cleans_up(project, engine) -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: teardown runs, and doit saves
+    the tasks that finished, so the next run does not redo them."""
+    source = project.root / "exercises/demo2/db/translations.py"
+    source.write_text(source.read_text().replace('"Ciao mondo"', '"Ciao, mondo"'))
+    spec = project.root / "exercises/demo2/exercise.yml"
+    original = spec.read_text()
+    spec.write_text(original.replace("python3 probe.py answers http://127.0.0.1:{demo2_port}/",
+                                     "sleep 120"))
+    log = project.root / "sigterm.log"
+    with log.open("w") as out:  # a file, not a pipe: the recipe's `sleep` may outlive doit
+        proc = subprocess.Popen([str(project.root / "script/doit"), "demo2"], cwd=project.root,
+                                env=project.env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if len(leftovers(engine, project)) == 2 and _answers(project.demo2_port):
+                break
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the services did not come up")
+        proc.send_signal(signal.SIGTERM)  # to doit alone, as `kill` or a CI timeout does
+        proc.wait(timeout=60)
+        output = log.read_text()
+    finally:
+        spec.write_text(original)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the orphaned `sleep`, if any
+        except ProcessLookupError:
+            pass
+    assert proc.returncode != 0
+    assert ".  demo2:db-image" in output  # the rebuild happened in the interrupted run
+    _nothing_left(engine, project)
+    run = project.doit("demo2")
+    assert "demo2:db-image" in run.skipped  # ... and was saved: not redone
+    _nothing_left(engine, project)
