@@ -15,7 +15,7 @@ import docker.errors
 import requests
 from docker.utils import parse_repository_tag
 
-from .engine import LABEL_INPUTS, LABEL_TASK, Engine
+from .engine import CONTAINER_LIMITS, LABEL_INPUTS, LABEL_TASK, Engine
 from .errors import CheckFailed, EngineError
 from .model import CommitStep, RunStep
 
@@ -56,7 +56,7 @@ def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress,
         container = client.containers.create(
             image_id, command=list(step.command) if step.command is not None else None,
             environment=dict(step.env), labels=engine.labels(step.task), detach=True,
-            **network)
+            **network, **CONTAINER_LIMITS)
     except docker.errors.ImageNotFound:
         raise EngineError(f"{step.task}: the image {image_id[:19]} is gone from the engine; "
                           "rerun so that its build step makes it again.") from None
@@ -118,7 +118,7 @@ def commit(step: CommitStep, engine: Engine, source_id: str, digest: str,
     if source.get("Entrypoint"):
         kwargs = {"entrypoint": ["/bin/sh", "-c"], "command": [script]}
     container = client.containers.create(source_id, labels=engine.labels(step.task),
-                                         detach=True, **kwargs)
+                                         detach=True, **kwargs, **CONTAINER_LIMITS)
     try:
         container.start()
         try:

@@ -22,6 +22,10 @@ LABEL_TASK = "org.ac295.task"
 #: The state folder of the project copy that made a container or network: two clones
 #: sharing one engine (tests, CI) must not take each other's for their own.
 LABEL_PROJECT = "org.ac295.project"
+#: What every container this project starts gets: never privileged, and bounded, so that a
+#: runaway exercise cannot take the machine (2 cores, 24 GiB here) with it.
+CONTAINER_LIMITS: dict[str, object] = {"privileged": False, "mem_limit": "2g",
+                                       "pids_limit": 1024}
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import docker.errors
 
-from .engine import LABEL_PROJECT, LABEL_TASK, Engine
+from .engine import CONTAINER_LIMITS, LABEL_PROJECT, LABEL_TASK, Engine
 from .errors import CheckFailed, EngineError
 from .model import NetworkStep, RunStep
 
@@ -114,7 +114,7 @@ def start(step: RunStep, engine: Engine, image_id: str, network: str | None,
         environment=dict(step.env), detach=True,
         labels=engine.labels(step.task, **{LABEL_EPHEMERAL: "1"}),
         ports={port if "/" in port else f"{port}/tcp": ("127.0.0.1", int(host))
-               for port, host in step.ports.items()}, **kwargs)
+               for port, host in step.ports.items()}, **kwargs, **CONTAINER_LIMITS)
     try:
         container.start()
         published = ", ".join(f"127.0.0.1:{h}->{c}" for c, h in step.ports.items())

@@ -98,7 +98,8 @@ def test_run_once_success():
     assert outcome == Outcome(3, "line 1\nAnswer: 42\n", "warn\n")
     client.containers.create.assert_called_once_with(
         "sha256:abc", command=["python3", "/q.py"], environment={"WHO": "maggie"},
-        labels={LABEL_TASK: "ex:question", LABEL_PROJECT: "/p/.ac295"}, detach=True)
+        labels={LABEL_TASK: "ex:question", LABEL_PROJECT: "/p/.ac295"}, detach=True,
+        privileged=False, mem_limit="2g", pids_limit=1024)
     container.start.assert_called_once_with()
     container.wait.assert_called_once_with(timeout=7)
     container.remove.assert_called_once_with(force=True)

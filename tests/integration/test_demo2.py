@@ -80,6 +80,13 @@ def test_ctrl_c_while_services_run_cleans_up(project, engine) -> None:
         else:
             raise AssertionError("the services did not come up")
         assert networks_left(engine, project)  # the filter sees what is there
+        for container in leftovers(engine, project):  # unprivileged and bounded
+            host = container.attrs["HostConfig"]
+            assert (host["Privileged"], host["Memory"], host["PidsLimit"]) == \
+                (False, 2 * 1024 ** 3, 1024)
+            assert all(b.get("HostIp") == "127.0.0.1"
+                       for bindings in (host.get("PortBindings") or {}).values()
+                       for b in bindings)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         output, _ = proc.communicate(timeout=60)
     finally:

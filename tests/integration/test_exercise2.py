@@ -131,3 +131,20 @@ def test_base_pipeline_pushes_the_base_image(project) -> None:
 
 def _record_base(project) -> dict:
     return json.loads((project.state / "records/base/push.json").read_text())
+
+
+def test_two_concurrent_runs_on_one_tree(project) -> None:
+    """The second run waits for the first (run lock) and says so; the state stays sound."""
+    import subprocess
+    question = project.root / "exercises/exercise2/Question.py"
+    question.write_text(question.read_text() + "\n# concurrent runs\n")
+    procs = [subprocess.Popen([str(project.root / "script/doit"), "exercise2"],
+                              cwd=project.root, env=project.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sum("another run (pid" in out for out in outputs) == 1
+    assert sum(".  exercise2:image" in out for out in outputs) == 1  # built once, not twice
+    assert project.doit("exercise2").executed == []
+    status = project.doit("list", "--status", "--all")
+    assert "exercise2:push" in status.stdout
