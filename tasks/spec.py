@@ -73,7 +73,12 @@ def load_exercise(path: Path, config: Config) -> Exercise:
         if not isinstance(node, yamlsrc.LDict):
             raise SpecError(where, "a step must be a mapping with one of the keys "
                             + ", ".join(KINDS) + ".")
-        steps[step_name] = _parse_step(name, step_name, node, path, config.variables)
+        try:
+            steps[step_name] = _parse_step(name, step_name, node, path, config.variables)
+        except (OSError, ValueError) as err:  # a path the OS refuses (too long, a NUL, ...)
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            raise SpecError(where, f"a path in this step cannot be used: {reason}.",
+                            "Name a plain path inside the exercise folder.") from None
     exercise = Exercise(name=name, doc=doc, folder=path.parent, file=path, steps=steps)
     _check_local_refs(exercise)
     return exercise

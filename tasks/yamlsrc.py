@@ -84,15 +84,22 @@ def load(path: Path) -> Any:
         raise SpecError(Where(path, 0), f"cannot read the file: {err.strerror}.") from None
     except UnicodeDecodeError:
         raise SpecError(Where(path, 0), "the file is not UTF-8 text.") from None
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader rejects unprintable characters right here
+    except yaml.reader.ReaderError as err:
+        line = text[:err.position].count("\n") + 1
+        raise SpecError(Where(path, line), f"not valid YAML: character {err.character!r} "
+                        "is not allowed in a YAML file.") from None
     loader.source = path
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
-        raise SpecError(Where(path, line), f"not valid YAML: {err.problem or err}.") from None
+        problem = " ".join(str(err.problem or err).split())  # one paragraph
+        raise SpecError(Where(path, line), f"not valid YAML: {problem}.") from None
     except yaml.YAMLError as err:
-        raise SpecError(Where(path, 0), f"not valid YAML: {err}.") from None
+        raise SpecError(Where(path, 0), f"not valid YAML: {' '.join(str(err).split())}."
+                        ) from None
     finally:
         loader.dispose()
