@@ -124,9 +124,12 @@ def step_task(rt: ops.Runtime, exercise: Exercise, step: AnyStep,
         task["file_dep"] += [str(d) for d in step.deps]
         if step.targets:
             task["targets"] = [str(t) for t in step.targets]
-        task["actions"] = [_action(ops.sh_clear_targets, step)]
+        box: dict[str, str] = {}  # dep hashes taken before the recipe, checked after
+        task["actions"] = [_action(ops.sh_clear_targets, step),
+                           _action(ops.sh_snapshot, step, box)]
         task["actions"] += [_shell(c, exercise) for c in step.commands]
-        task["actions"].append(_action(ops.sh_check_targets, step))
+        task["actions"] += [_action(ops.sh_check_unchanged, step, box),
+                            _action(ops.sh_check_targets, step)]
     return task
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -490,6 +491,26 @@ def sh_clear_targets(step: ShStep) -> None:
     for target in step.targets:
         if target.is_file() or target.is_symlink():
             target.unlink()
+
+
+def sh_snapshot(step: ShStep, box: dict[str, str]) -> None:
+    """Hash a recipe's deps before it runs (see ``sh_check_unchanged``)."""
+    box.clear()
+    box.update({str(d): images.file_sha256(d) for d in step.deps if d.is_file()})
+
+
+def sh_check_unchanged(step: ShStep, box: dict[str, str]) -> None:
+    """Fail a recipe whose deps changed while it ran.
+
+    doit records its file_deps' state after the task: a dep edited during the recipe would be
+    recorded as built (doit issue 119). Failing here keeps the old state, so the next run
+    reruns the recipe on the new content.
+    """
+    moved = [path for path, digest in box.items()
+             if not Path(path).is_file() or images.file_sha256(Path(path)) != digest]
+    if moved:
+        raise RecipeError(f"{step.task}: {', '.join(moved)} changed while the recipe ran; "
+                          "its result may be from the old content. Run again.")
 
 
 def sh_check_targets(step: ShStep) -> None:

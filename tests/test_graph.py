@@ -99,8 +99,11 @@ def test_sh_task(compiled):
     task = compiled["base:rootfs"]
     assert task["file_dep"] == [str(VALID / "exercises" / "base" / "rootfs.sh")]
     assert task["clean"] is True
-    clear, shell, check = task["actions"]
+    clear, snapshot, shell, unchanged, check = task["actions"]
     assert clear[0].__wrapped__ is ops.sh_clear_targets  # stale targets go first
+    assert snapshot[0].__wrapped__ is ops.sh_snapshot  # deps hashed before the recipe ...
+    assert unchanged[0].__wrapped__ is ops.sh_check_unchanged  # ... and checked after it
+    assert snapshot[1][1] is unchanged[1][1]  # the same box of hashes
     assert isinstance(shell, CmdAction)
     assert shell._action == f"./rootfs.sh {STATE}/rootfs.tar"
     assert shell.pkwargs["cwd"] == str(VALID / "exercises" / "base")

@@ -148,3 +148,16 @@ def test_two_concurrent_runs_on_one_tree(project) -> None:
     assert project.doit("exercise2").executed == []
     status = project.doit("list", "--status", "--all")
     assert "exercise2:push" in status.stdout
+
+
+def test_local_registry_listens_on_loopback_only(project) -> None:
+    project.doit("registry_start")
+    port = int(project.registry.rsplit(":", 1)[1])
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                listening.append(address)
+    assert listening == ["0100007F"]  # 127.0.0.1, and nothing on :: or 0.0.0.0
