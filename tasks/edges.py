@@ -8,6 +8,7 @@ another step pushes, and ``after:``. A step that needs a record-keeping step lis
 from __future__ import annotations
 
 import graphlib
+from . import records
 from .errors import SpecError, did_you_mean
 from pathlib import Path
 
@@ -18,7 +19,11 @@ from .model import (AnyStep, BuildStep, CommitStep, Exercise, ImportStep, PullSt
 class Producers:
     """Who makes what, across the whole project: images in the engine, tags in a registry."""
 
-    def __init__(self, exercises: list[Exercise]) -> None:
+    def __init__(self, exercises: list[Exercise], state: Path | None = None) -> None:
+        """Args:
+            exercises: the whole project.
+            state: the state folder, to see recipe deps that name another step's record.
+        """
         steps = [s for e in exercises for s in e.steps.values()]
         self.images: dict[str, AnyStep] = {}
         for s in steps:
@@ -32,6 +37,11 @@ class Producers:
                 self.files.append((s.folder, s))
             elif isinstance(s, VenvStep):
                 self.files.append((s.lock, s))
+        self.outputs: dict[Path, AnyStep] = {path: maker for path, maker in self.files}
+        if state is not None:
+            for s in steps:
+                if not s.ephemeral and not isinstance(s, ShStep):
+                    self.outputs[records.path_in(state, s.task)] = s
         self.pushes: dict[str, PushStep] = {}
         by_task = {s.task: s for s in steps}
         for s in steps:
@@ -57,6 +67,13 @@ class Producers:
                 found.append(maker)
         return found
 
+    def of_deps(self, step: AnyStep) -> list[AnyStep]:
+        """The steps whose outputs (targets, records) a recipe names in its ``deps``."""
+        if not isinstance(step, (ShStep, ImportStep)):
+            return []
+        found = [self.outputs[d] for d in step.deps if d in self.outputs]
+        return [f for n, f in enumerate(found) if f is not step and f not in found[:n]]
+
     def of_pull(self, step: AnyStep) -> list[AnyStep]:
         """The push step that puts a pulled reference into the registry, if the project has one."""
         if not isinstance(step, PullStep):
@@ -76,13 +93,13 @@ def needs(step: AnyStep, exercise: Exercise, producers: Producers) -> list[AnySt
     if isinstance(step, (VenvStep, WheelhouseStep)) and step.from_lock:
         found.append(local[step.from_lock])
     return (found + producers.of_bases(step) + producers.of_pull(step)
-            + producers.of_context(step))
+            + producers.of_context(step) + producers.of_deps(step))
 
 
-def check(exercises: list[Exercise]) -> None:
+def check(exercises: list[Exercise], state: Path | None = None) -> None:
     """Reject `after:` entries that name no step, and cycles anywhere in the project."""
     steps = {s.task: s for e in exercises for s in e.steps.values()}
-    producers = Producers(exercises)
+    producers = Producers(exercises, state)
     graph: dict[str, list[str]] = {}
     for exercise in exercises:
         for step in exercise.steps.values():

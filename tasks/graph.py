@@ -152,7 +152,7 @@ def _shell(command: str, exercise: Exercise) -> CmdAction:
 
 def exercise_tasks(rt: ops.Runtime, exercises: list[Exercise]) -> Iterator[dict[str, Any]]:
     """Every task of the project: a group task per exercise, its steps, the registry service."""
-    producers = Producers(exercises)
+    producers = Producers(exercises, rt.config.state)
     for exercise in exercises:
         yield {"basename": exercise.name, "name": None, "doc": exercise.doc}
         for step in exercise.steps.values():

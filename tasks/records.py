@@ -21,8 +21,13 @@ SCHEMA = 1
 
 def path_for(config: Config, task: str) -> Path:
     """The record file of task ``exercise:step``."""
+    return path_in(config.state, task)
+
+
+def path_in(state: Path, task: str) -> Path:
+    """The record file of task ``exercise:step`` under a state folder."""
     exercise, _, step = task.partition(":")
-    return config.state / "records" / exercise / f"{step}.json"
+    return state / "records" / exercise / f"{step}.json"
 
 
 def read(path: Path) -> dict[str, Any] | None:

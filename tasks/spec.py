@@ -44,7 +44,7 @@ def load_project(config: Config) -> list[Exercise]:
     """
     folders = sorted(p.parent for p in (config.root / "exercises").glob(f"*/{SPEC_FILE}"))
     exercises = [load_exercise(folder / SPEC_FILE, config) for folder in folders]
-    edges.check(exercises)
+    edges.check(exercises, config.state)
     return exercises
 
 

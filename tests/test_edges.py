@@ -204,3 +204,41 @@ def test_same_project_without_the_closing_edge_loads(tmp_path):
     b = exercises["b"]
     assert producers.of_pull(b.steps["pulled"]) == []
     assert producers.of_bases(b.steps["image"]) == [b.steps["pulled"]]
+
+
+# --- recipes whose deps name another step's record or target ---------------------------------
+
+def test_recipe_deps_on_a_record_are_an_edge(tmp_path):
+    root = write_project(tmp_path, {
+        "exercises/ex/Dockerfile": "FROM scratch\n",
+        "exercises/ex/exercise.yml": """\
+            doc: d
+            steps:
+              img: {build: ., tag: "me/img:1"}
+              check: {run: img}
+              compare:
+                sh: cat {state}/records/ex/check.json
+                deps: ["{state}/records/ex/check.json"]
+                targets: ["{state}/compare.txt"]
+            """})
+    exercises = spec.load_project(config.load(root, environ={}))
+    producers = edges.Producers(exercises, (root / ".ac295").resolve())
+    ex = exercises[0]
+    assert edges.needs(ex.steps["compare"], ex, producers) == [ex.steps["check"]]
+    assert edges.needs(ex.steps["compare"], ex, edges.Producers(exercises)) == []  # no state
+
+
+def test_cycle_through_a_recipe_dep_is_a_spec_error(tmp_path):
+    root = write_project(tmp_path, {
+        "exercises/ex/Dockerfile": "FROM scratch\n",
+        "exercises/ex/exercise.yml": """\
+            doc: d
+            steps:
+              img: {build: ., tag: "me/img:1"}
+              data:
+                sh: echo > made.txt
+                deps: ["{state}/records/ex/img.json"]
+                targets: [made.txt]
+            """})
+    with pytest.raises(SpecError, match="cycle: .*ex:data.*ex:img|cycle: .*ex:img.*ex:data"):
+        spec.load_project(config.load(root, environ={}))
