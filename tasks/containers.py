@@ -42,6 +42,15 @@ def sweep(engine: Engine, task: str, progress: Progress) -> None:
         progress(f"removed container {container.short_id} left by an interrupted run")
 
 
+def _wait(container: Any, task: str, timeout: int, what: str, who: str) -> dict[str, Any]:
+    """Wait for a container; a timeout (docker-py raises requests' errors) is an EngineError."""
+    try:
+        return dict(container.wait(timeout=timeout))
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        raise EngineError(f"{task}: {what} within {timeout} s (raise 'timeout:' in the step if "
+                          f"{who} longer).") from None
+
+
 def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress,
              network_name: str | None = None) -> Outcome:
     """Run the step's command in a fresh container from ``image_id`` and return its outcome.
@@ -62,12 +71,8 @@ def run_once(step: RunStep, engine: Engine, image_id: str, progress: Progress,
                           "rerun so that its build step makes it again.") from None
     try:
         container.start()
-        try:
-            status = container.wait(timeout=step.timeout)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            raise EngineError(f"{step.task}: the container did not finish within "
-                              f"{step.timeout} s (raise 'timeout:' in the step if it needs "
-                              "longer).") from None
+        status = _wait(container, step.task, step.timeout, "the container did not finish",
+                       "it needs")
         stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
         stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
     finally:
@@ -121,11 +126,8 @@ def commit(step: CommitStep, engine: Engine, source_id: str, digest: str,
                                          detach=True, **kwargs, **CONTAINER_LIMITS)
     try:
         container.start()
-        try:
-            status = container.wait(timeout=step.timeout)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            raise EngineError(f"{step.task}: the commands did not finish within {step.timeout} s"
-                              " (raise 'timeout:' in the step if they need longer).") from None
+        status = _wait(container, step.task, step.timeout, "the commands did not finish",
+                       "they need")
         output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         for line in output.splitlines():
             progress(line)

@@ -9,6 +9,7 @@ else: an interrupted creation is never taken as done (its folder is deleted and 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -34,8 +35,12 @@ def text_sha256(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def interpreter_version(python: str) -> str:
-    """The full version ("3.11.7") of an interpreter named by path or on PATH."""
+    """The full version ("3.11.7") of an interpreter named by path or on PATH.
+
+    Cached: every venv step's uptodate check asks, and the answer cannot change mid-run.
+    """
     try:
         proc = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
                               capture_output=True, text=True, timeout=30)

@@ -22,12 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 _IGNORE = shutil.ignore_patterns(".venv", ".ac295", ".git", "__pycache__", ".pytest_cache")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/integration/" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
-
-
 @dataclass
 class Run:
     """One `script/doit` invocation: exit code, output, and which tasks ran or were skipped."""

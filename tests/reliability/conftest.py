@@ -20,12 +20,6 @@ import yaml
 from integration.conftest import Project, _free_port, copy_project, engine  # noqa: F401
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/reliability/" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
-
-
 @dataclass
 class Registry:
     """A docker-registry process on 127.0.0.1 that the test starts, stops and restarts."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integration.conftest import REPO
+from integration.conftest import REPO, copy_project
 from tasks import project
 from tasks.errors import Ac295Error
 
@@ -63,8 +63,7 @@ def mutations(draw: st.DrawFn) -> tuple[Path, str]:
 def test_fuzzed_specs_never_traceback() -> None:
     work = Path(tempfile.mkdtemp(prefix="ac295-fuzz-"))
     root = work / "ac295"
-    shutil.copytree(REPO, root, symlinks=True, ignore=shutil.ignore_patterns(
-        ".venv", ".ac295", ".git", "__pycache__", ".pytest_cache", ".mypy_cache"))
+    copy_project(root)
     tracebacks: list[str] = []
     kinds: set[str] = set()
     counts = {"clean": 0, "spec error": 0}
