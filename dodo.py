@@ -4,13 +4,13 @@ from pathlib import Path
 from doit import get_var
 from doit.exceptions import InvalidDodoFile
 
-from tasks import project, runlock
+from tasks import process, project
 
 try:
     DOIT_CONFIG, _TASKS = project.load(Path(__file__).parent, cmdline_vars=get_var)
 except project.Ac295Error as err:  # a bad spec: one paragraph, exit 3, no traceback
     raise InvalidDodoFile(str(err)) from None
-runlock.hold(Path(DOIT_CONFIG["dep_file"]).parent)  # one run at a time on this tree
+process.prepare(Path(DOIT_CONFIG["dep_file"]).parent)  # signals and the run lock
 
 
 def task_ac295():

@@ -1,16 +1,22 @@
-"""The one errors module: every error a user can cause or fix.
+"""Every error this project reports to a user, in one module.
 
 Each class carries its context (file and line, step, image, registry) and renders one paragraph
-that says what went wrong and what to do next. Task actions turn these into doit ``TaskFailed``
-in one place (``tasks.steps.reported``); errors raised while loading specs are turned into
-doit's ``InvalidDodoFile`` by ``dodo.py`` so that doit prints them without a traceback.
+that says what went wrong and what to do next. Three places turn them into what doit shows:
+
+- errors raised while specs load become doit's ``InvalidDodoFile`` (``dodo.py``): exit 3, no
+  traceback;
+- errors raised by a task's action become doit's ``TaskFailed`` (``tasks.kinds.actions.Action``);
+- exceptions of the libraries underneath (the Docker SDK, requests) are translated into these
+  classes once, where the project calls them (``translated`` below, used by ``tasks.engine``),
+  as docker-py itself does at its HTTP boundary.
 """
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 
 class Ac295Error(Exception):
@@ -50,7 +56,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 class EngineError(Ac295Error):
-    """The Docker Engine is unreachable or refused an operation."""
+    """The Docker Engine is unreachable, refused an operation, or lost a container."""
 
 
 class BuildError(Ac295Error):
@@ -65,5 +71,65 @@ class CheckFailed(Ac295Error):
     """A `run` step's container did not print or exit as its `expect:` says."""
 
 
+class CommandFailed(Ac295Error):
+    """A command the project ran for a step (a commit's commands) exited non-zero."""
+
+
+class ServiceError(Ac295Error):
+    """A service exited or did not become ready within its `ready:` timeout."""
+
+
 class RecipeError(Ac295Error):
-    """A `sh` step's recipe failed or did not produce its declared targets."""
+    """A recipe (a `sh` step, an import's `recipe:`) failed or did not make its targets."""
+
+
+class VenvError(Ac295Error):
+    """A virtual environment could not be made, filled or checked."""
+
+
+class LockError(Ac295Error):
+    """``ac295.lock`` is missing or unreadable, or this machine's results differ from it."""
+
+
+class RecordMissing(Ac295Error):
+    """A step needs the result of another step that has no record (it has not run)."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translate(err: BaseException) -> Ac295Error | None:
+    """The project's error for a library exception, or None if it is not a library's.
+
+    Covers the Docker SDK (every ``DockerException``) and requests (the engine's socket or a
+    registry went away mid-call). Imported lazily: the SDK costs 100 ms to import.
+    """
+    import docker.errors
+    import requests
+
+    if isinstance(err, docker.errors.DockerException):
+        explanation = getattr(err, "explanation", None)
+        return EngineError(f"the Docker Engine refused: {explanation or err}")
+    if isinstance(err, requests.RequestException):
+        return EngineError(f"lost the connection to the Docker Engine or a registry "
+                           f"({type(err).__name__}); is dockerd still running? Rerun "
+                           "script/bootstrap.")
+    return None
+
+
+def translated(function: F) -> F:
+    """Decorate a function that calls the Docker SDK: its exceptions leave as ``EngineError``."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Ac295Error:
+            raise
+        except Exception as err:  # noqa: BLE001 - translate() decides; others re-raise
+            ours = translate(err)
+            if ours is None:
+                raise
+            raise ours from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,6 +1,11 @@
-"""Test-suite wide: tests under integration/ and reliability/ talk to the real engine and
-registry, and carry the `integration` marker (`script/test -m "not integration"` skips them)."""
+"""Test-suite wide: markers, and fixtures on the shared helpers (``tests/helpers.py``).
+
+Tests under integration/ and reliability/ talk to the real engine and registry, and carry the
+`integration` marker (`script/test -m "not integration"` skips them).
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -11,3 +16,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(part in str(item.fspath) for part in REAL_PARTS):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The real engine; failing (not skipping) when none answers: script/test starts one."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as err:  # noqa: BLE001 - any failure means: no engine
+        pytest.fail(f"no Docker Engine answers ({err}); run script/bootstrap first")
+    return client
+
+
+@pytest.fixture
+def data() -> Path:
+    """The example projects on disk, valid and broken (tests/data)."""
+    return Path(__file__).parent / "data"

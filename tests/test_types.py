@@ -1,4 +1,4 @@
-"""The package type-checks: STYLE.md asks for a clean type checker, so a test holds it there."""
+"""The package type-checks: the project keeps a clean type checker, and a test holds it there."""
 from __future__ import annotations
 
 import subprocess

@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.request
 
-from .conftest import leftovers, networks_left
+from clones import leftovers, networks_left
 
 SERVICES = {"demo2:network", "demo2:db", "demo2:server", "demo2:answers",
             "demo2:db-not-published"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tasks import registry as registry_mod
+from tasks.engine import registry as registry_mod
 
 STEPS = {"exercise1:upstream", "exercise1:question", "exercise1:modify", "exercise1:push",
          "exercise1:pushed", "exercise1:modified", "exercise1:unchanged"}

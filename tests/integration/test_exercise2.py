@@ -11,9 +11,9 @@ from pathlib import Path
 import docker
 import requests
 
-from tasks import registry as registry_mod
+from tasks.engine import registry as registry_mod
 
-from .conftest import leftovers
+from clones import leftovers
 
 STEPS = ["exercise2:image", "exercise2:question", "exercise2:push"]
 

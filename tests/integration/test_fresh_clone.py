@@ -20,14 +20,14 @@ import pytest
 import requests
 import yaml
 
-from .conftest import Project, _free_port, copy_project
+from clones import Project, copy_project, free_port
 
 
 @pytest.fixture(scope="module")
 def shared_registry(tmp_path_factory):
     """A CNCF registry on 127.0.0.1 that neither clone runs; stopped after the module."""
     root = tmp_path_factory.mktemp("registry")
-    port = _free_port()
+    port = free_port()
     config = root / "config.yml"
     config.write_text(yaml.safe_dump({
         "version": 0.1, "log": {"level": "info"},
@@ -59,7 +59,7 @@ def _clone(tmp_path: Path, name: str, port: int) -> Project:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
     env.update(AC295_REGISTRY=f"127.0.0.1:{port}", AC295_REGISTRY_SERVICE="external",
                AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
-               AC295_DEMO2_PORT=str(_free_port()))
+               AC295_DEMO2_PORT=str(free_port()))
     return Project(root, env, f"127.0.0.1:{port}", tag, f"{tag}-")
 
 

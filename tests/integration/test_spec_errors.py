@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from .conftest import Project, copy_project
+from clones import Project, copy_project
 
 BROKEN = {
     "unknown key": ("    tag:", "    tga:", "exercise.yml:6 (key 'steps.image.tga')",

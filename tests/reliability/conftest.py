@@ -17,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from integration.conftest import Project, _free_port, copy_project, engine  # noqa: F401
+from clones import Project, copy_project, free_port
 
 
 @dataclass
@@ -69,7 +69,7 @@ def make_registry(tmp_path):
     made: list[Registry] = []
 
     def make(htpasswd: Path | None = None) -> Registry:
-        registry = Registry(tmp_path / f"registry{len(made)}", _free_port(), htpasswd)
+        registry = Registry(tmp_path / f"registry{len(made)}", free_port(), htpasswd)
         registry.root.mkdir()
         registry.start()
         made.append(registry)
@@ -87,5 +87,5 @@ def clone(tmp_path: Path, registry: str, **env: str) -> Project:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
     environ.update(AC295_REGISTRY=registry, AC295_REGISTRY_SERVICE="external",
                    AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
-                   AC295_DEMO2_PORT=str(_free_port()), **env)
+                   AC295_DEMO2_PORT=str(free_port()), **env)
     return Project(root, environ, registry, tag, f"{tag}-")

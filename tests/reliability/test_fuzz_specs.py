@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integration.conftest import REPO, copy_project
+from clones import REPO, copy_project
 from tasks import project
 from tasks.errors import Ac295Error
 

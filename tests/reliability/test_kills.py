@@ -13,10 +13,10 @@ import signal
 import subprocess
 import time
 
-from integration.conftest import leftovers
+from clones import leftovers
 
 from .conftest import clone
-from tasks import registry as registry_mod
+from tasks.engine import registry as registry_mod
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
 

@@ -15,18 +15,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tasks import config as config_mod
-from tasks import edges, images, records, spec
-from tasks.model import (AnyStep, BuildStep, CommitStep, ImportStep, PullStep, PushStep,
-                         RunStep, ShStep, VenvStep)
+from tasks import project as project_mod
+from tasks.engine import images
+from tasks.graph import edges, records
+from tasks.kinds import REGISTRY
+from tasks.spec import config as config_mod
+from tasks.spec.model import Exercise
+from tasks.spec.model import Step as AnyStep
 
 from .conftest import clone
 
 SKIP = {"exercise.yml", ".dockerignore", ".gitignore"}
-CHANGES_WHEN_RERUN = (BuildStep, ImportStep, CommitStep, PullStep, PushStep, RunStep)
+CHANGES_WHEN_RERUN = ("build", "import", "commit", "pull", "push", "run")
 
 
-def _inputs(exercise: spec.Exercise) -> list[Path]:
+def _inputs(exercise: Exercise) -> list[Path]:
     found = []
     for path in sorted(exercise.folder.rglob("*")):
         parts = path.relative_to(exercise.folder).parts
@@ -37,32 +40,35 @@ def _inputs(exercise: spec.Exercise) -> list[Path]:
 
 
 def _reads(step: AnyStep, path: Path) -> bool:
-    if isinstance(step, BuildStep):
-        return path in {(step.context / p).resolve() for p in images.context_files(step)}
-    if isinstance(step, (ShStep, ImportStep)):
-        return path in step.deps
-    if isinstance(step, VenvStep):
-        return step.spec == path
+    if step.kind == "build":
+        return path in {(step.context / p).resolve()  # type: ignore[attr-defined]
+                        for p in images.context_files(step.context,  # type: ignore[attr-defined]
+                                                      step.dockerfile)}  # type: ignore[attr-defined]
+    if step.kind in ("sh", "import"):
+        return path in step.deps  # type: ignore[attr-defined]
+    if step.kind == "venv":
+        return step.spec == path  # type: ignore[attr-defined]
     return False
 
 
 def _needs(step, owner, producers, outputs) -> list[AnyStep]:
     """What a step uses: the spec's edges, plus other steps' outputs named in a recipe's deps."""
     found = list(edges.needs(step, owner[step.task], producers))
-    if isinstance(step, ShStep):
-        found += [outputs[d] for d in step.deps if d in outputs]
+    if step.kind == "sh":
+        found += [outputs[d] for d in step.deps if d in outputs]  # type: ignore[attr-defined]
     return found
 
 
-def expected(cfg, exercises: list[spec.Exercise], path: Path, run: str) -> set[str]:
+def expected(cfg, exercises: list[Exercise], path: Path, run: str) -> set[str]:
     """The non-ephemeral tasks of `doit <run>` that must rerun when ``path`` changes
     meaninglessly."""
-    producers = edges.Producers(exercises)
+    producers = edges.Producers(exercises, REGISTRY)
     owner = {s.task: e for e in exercises for s in e.steps.values()}
     steps = {s.task: s for e in exercises for s in e.steps.values()}
     outputs: dict[Path, AnyStep] = {}
     for s in steps.values():
-        targets = s.targets if isinstance(s, ShStep) else (records.path_for(cfg, s.task),)
+        targets = s.targets if s.kind == "sh" else (  # type: ignore[attr-defined]
+            records.path_in(cfg.state, s.task),)
         outputs.update({t: s for t in targets})
     needs = {t: _needs(s, owner, producers, outputs) for t, s in steps.items()}
     in_run, todo = set(), [s.task for s in owner_steps(exercises, run)]
@@ -83,12 +89,12 @@ def expected(cfg, exercises: list[spec.Exercise], path: Path, run: str) -> set[s
         if not (direct or upstream):
             continue
         reran.add(task)
-        if isinstance(step, CHANGES_WHEN_RERUN) or (isinstance(step, VenvStep) and direct):
+        if step.kind in CHANGES_WHEN_RERUN or (step.kind == "venv" and direct):
             changed.add(task)
-    return {t for t in reran if not steps[t].ephemeral and t in in_run}
+    return {t for t in reran if not REGISTRY.of(steps[t]).ephemeral(steps[t]) and t in in_run}
 
 
-def owner_steps(exercises: list[spec.Exercise], name: str) -> list[AnyStep]:
+def owner_steps(exercises: list[Exercise], name: str) -> list[AnyStep]:
     return [s for e in exercises if e.name == name for s in e.steps.values()]
 
 
@@ -101,7 +107,7 @@ def test_each_input_reruns_exactly_its_dependents(tmp_path, make_registry):
     project = clone(tmp_path, make_registry().host)
     project.doit()  # every exercise, once
     cfg = config_mod.load(project.root, environ=project.env)
-    exercises = spec.load_project(cfg)
+    exercises = project_mod.load_exercises(cfg)
     everything = os.environ.get("AC295_MUTATE_ALL") == "1"
     exact, mismatches = 0, []
     for exercise in exercises:
@@ -112,7 +118,8 @@ def test_each_input_reruns_exactly_its_dependents(tmp_path, make_registry):
             _mutate(path)
             run = project.doit(exercise.name)
             steps = {s.task: s for e in exercises for s in e.steps.values()}
-            got = {t for t in run.executed if t in steps and not steps[t].ephemeral}
+            got = {t for t in run.executed
+                   if t in steps and not REGISTRY.of(steps[t]).ephemeral(steps[t])}
             if got == want:
                 exact += 1
             else:

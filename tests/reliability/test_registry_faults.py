@@ -22,8 +22,8 @@ def _clean_failure(project, run, record: str, expect: str) -> None:
 
 
 def test_registry_down(tmp_path):
-    from integration.conftest import _free_port
-    project = clone(tmp_path, f"127.0.0.1:{_free_port()}")  # nothing listens there
+    from clones import free_port
+    project = clone(tmp_path, f"127.0.0.1:{free_port()}")  # nothing listens there
     run = project.doit("exercise2", check=False)
     _clean_failure(project, run, "exercise2/push.json", "does not answer")
     FAULTS.append("down")

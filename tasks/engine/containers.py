@@ -1,0 +1,138 @@
+"""One-shot containers and commits: create, start, wait, collect output, always remove.
+
+Why not ``containers.run(remove=True)``: it leaks the container when start fails and silently
+tries to pull a missing image. Here the container is created from an image *id* (no pull), is
+labelled with the task that made it, and is removed in ``finally``, also on Ctrl-C.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import docker.errors
+import requests
+from docker.utils import parse_repository_tag
+
+from ..errors import CommandFailed, EngineError, translated
+from .client import CONTAINER_LIMITS, Engine
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a one-shot container did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@translated
+def sweep(engine: Engine, labels: Mapping[str, str], progress: Progress) -> None:
+    """Remove containers carrying all of ``labels``, left behind by a killed run.
+
+    ``finally`` removes them normally; a SIGKILL skips it. Labels tell ours from others'.
+    """
+    wanted = [f"{key}={value}" for key, value in labels.items()]
+    for container in engine.client.containers.list(all=True, filters={"label": wanted}):
+        container.remove(force=True)
+        progress(f"removed container {container.short_id} left by an interrupted run")
+
+
+def _logs(container: Any, stdout: bool = True, stderr: bool = True) -> str:
+    return container.logs(stdout=stdout, stderr=stderr).decode("utf-8", "replace")
+
+
+def _wait(container: Any, task: str, timeout: int, what: str, who: str) -> dict[str, Any]:
+    """Wait for a container; a timeout is an EngineError that keeps what it printed."""
+    try:
+        return dict(container.wait(timeout=timeout))
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        try:
+            printed = _logs(container).rstrip()
+        except Exception:  # noqa: BLE001 - the output is a courtesy; the timeout is the error
+            printed = ""
+        shown = "\n".join(printed.splitlines()[-20:])
+        raise EngineError(f"{task}: {what} within {timeout} s (raise 'timeout:' in the step if "
+                          f"{who} longer)." + (f"\n--- output so far ---\n{shown}"
+                                               if shown else "")) from None
+
+
+@translated
+def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
+             env: Mapping[str, str], timeout: int, labels: Mapping[str, str], task: str,
+             progress: Progress, network: str | None = None) -> Outcome:
+    """Run ``command`` in a fresh container from ``image_id`` and return its outcome.
+
+    Raises:
+        EngineError: the container could not be created or did not finish within ``timeout``.
+    """
+    client = engine.client
+    sweep(engine, labels, progress)
+    on_network = {"network": network} if network else {}
+    try:
+        container = client.containers.create(
+            image_id, command=list(command) if command is not None else None,
+            environment=dict(env), labels=dict(labels), detach=True, **on_network,
+            **CONTAINER_LIMITS)
+    except docker.errors.ImageNotFound:
+        raise EngineError(f"{task}: the image {image_id[:19]} is gone from the engine; "
+                          "rerun so that its build step makes it again.") from None
+    try:
+        container.start()
+        status = _wait(container, task, timeout, "the container did not finish", "it needs")
+        stdout = _logs(container, stderr=False)
+        stderr = _logs(container, stdout=False)
+    finally:
+        container.remove(force=True)
+    for line in stdout.splitlines():
+        progress(line)
+    return Outcome(exit_code=int(status.get("StatusCode", -1)), stdout=stdout, stderr=stderr)
+
+
+@translated
+def commit(engine: Engine, source_id: str, commands: Sequence[str], tag: str, timeout: int,
+           labels: Mapping[str, str], image_labels: Mapping[str, str], task: str,
+           fix: str, progress: Progress) -> str:
+    """Run ``commands`` in a container from ``source_id`` and commit it as ``tag``.
+
+    The commands run under ``/bin/sh -c`` with ``set -e``; the committed image keeps the
+    source's CMD and ENTRYPOINT (not the shell that ran the commands) and gets
+    ``image_labels``. The container carries ``labels`` and is removed in ``finally``.
+
+    Raises:
+        CommandFailed: a command failed; its output and ``fix`` are in the message.
+    """
+    client = engine.client
+    sweep(engine, labels, progress)
+    source = client.api.inspect_image(source_id)["Config"] or {}
+    script = "set -e\n" + "\n".join(commands)
+    kwargs: dict[str, Any] = {"command": ["/bin/sh", "-c", script]}
+    if source.get("Entrypoint"):
+        kwargs = {"entrypoint": ["/bin/sh", "-c"], "command": [script]}
+    container = client.containers.create(source_id, labels=dict(labels), detach=True, **kwargs,
+                                         **CONTAINER_LIMITS)
+    try:
+        container.start()
+        status = _wait(container, task, timeout, "the commands did not finish", "they need")
+        output = _logs(container)
+        for line in output.splitlines():
+            progress(line)
+        if status.get("StatusCode") != 0:
+            raise CommandFailed(f"{task}: a command failed (exit code {status.get('StatusCode')})"
+                                f"; the image was not committed. {fix}\n--- output ---\n"
+                                f"{output.rstrip()}")
+        repo, tag_name = parse_repository_tag(tag)
+        changes = [f"CMD {json.dumps(source.get('Cmd') or [])}"]
+        changes += [f"LABEL {key}={value}" for key, value in image_labels.items()]
+        if source.get("Entrypoint"):
+            changes.append(f"ENTRYPOINT {json.dumps(source['Entrypoint'])}")
+        image = container.commit(repository=repo, tag=tag_name or "latest", changes=changes,
+                                 message=f"ac295 {task}")
+    finally:
+        container.remove(force=True)
+    info = engine.refresh(tag)
+    progress(f"committed {tag} ({str(image.id)[:19]})")
+    return info.id if info else str(image.id)

@@ -1,0 +1,192 @@
+"""Services and networks: containers that keep running while later steps talk to them.
+
+A service is started, probed until ready, and removed when doit's run ends (a doit
+``teardown``, which doit runs in its ``finally``: after success, after a failed task and after
+Ctrl-C). Its network goes the same way, after the containers. Leftovers of a run that was
+killed outright (same name, same label) are swept before a new one starts.
+"""
+from __future__ import annotations
+
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import docker.errors
+
+from ..errors import EngineError, ServiceError, translated
+from .client import CONTAINER_LIMITS, LABEL_PROJECT, LABEL_TASK, Engine
+
+Progress = Callable[[str], None]
+LABEL_EPHEMERAL = "org.ac295.ephemeral"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """When a service is ready: a log line and/or an HTTP answer, within a timeout."""
+
+    log: str | None = None
+    http: str | None = None
+    timeout: int = 60
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service container to start: plain values, as the step spells them out."""
+
+    name: str
+    task: str
+    command: Sequence[str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    network: str | None = None
+    aliases: Sequence[str] = ()
+    ports: Mapping[str, str] = field(default_factory=dict)  # container port -> host port
+    probe: Probe | None = None
+
+
+def _ours(labels: dict[str, str] | None, task: str | None, engine: Engine) -> bool:
+    """True if these labels say this project copy made the thing (for ``task``, if given)."""
+    labels = labels or {}
+    return labels.get(LABEL_EPHEMERAL) == "1" and labels.get(LABEL_PROJECT) == engine.project \
+        and (task is None or labels.get(LABEL_TASK) == task)
+
+
+def _remove_container(engine: Engine, ident: str, task: str) -> bool:
+    """Remove a container this project made for ``task``; refuse to touch anyone else's."""
+    try:
+        attrs = engine.client.api.inspect_container(ident)
+    except docker.errors.NotFound:
+        return False
+    if not _ours((attrs.get("Config") or {}).get("Labels"), task, engine):
+        raise EngineError(f"{task}: a container named {ident} exists and this project did not "
+                          "make it. Remove or rename it, or set 'name:' in the step.")
+    try:
+        engine.client.api.remove_container(attrs["Id"], force=True)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+@translated
+def create_network(engine: Engine, name: str, task: str, progress: Progress) -> str:
+    """Create network ``name`` fresh, removing a stale one (and its labelled containers)."""
+    client = engine.client
+    for stale in client.networks.list(names=[name]):
+        if stale.name != name:
+            continue
+        stale.reload()
+        if not _ours(stale.attrs.get("Labels"), task, engine):
+            raise EngineError(f"{task}: a network named {name} exists and this "
+                              "project did not make it. Remove it (docker network rm) or "
+                              "rename the step's network.")
+        for container in stale.containers:
+            if _ours(container.labels, None, engine):
+                container.remove(force=True)
+            else:
+                raise EngineError(f"{task}: the network {name} exists and "
+                                  f"container {container.name} (not made by this project) is "
+                                  "attached to it. Remove it or rename the network.")
+        stale.remove()
+        progress(f"removed stale network {name}")
+    network = client.networks.create(name, driver="bridge",
+                                     labels=engine.labels(task, **{LABEL_EPHEMERAL: "1"}))
+    progress(f"network {name} created")
+    return str(network.id)
+
+
+@translated
+def remove_network(engine: Engine, name: str, task: str, progress: Progress) -> None:
+    """Remove network ``name`` and any of our containers still attached to it."""
+    for network in engine.client.networks.list(names=[name]):
+        if network.name != name:
+            continue
+        network.reload()
+        if not _ours(network.attrs.get("Labels"), task, engine):
+            continue
+        for container in network.containers:
+            if _ours(container.labels, None, engine):
+                container.remove(force=True)
+        network.remove()
+        progress(f"network {name} removed")
+
+
+@translated
+def start(engine: Engine, image_id: str, service: Service, progress: Progress) -> str:
+    """Start a service container and wait until its readiness probe passes.
+
+    Raises:
+        ServiceError: it exited, or was not ready in time (its logs are in the message); the
+            container is removed first.
+    """
+    client = engine.client
+    name, task = service.name, service.task
+    if _remove_container(engine, name, task):
+        progress(f"removed stale container {name} (left by an interrupted run)")
+    kwargs: dict[str, Any] = {}
+    if service.network:
+        kwargs["network"] = service.network
+        kwargs["networking_config"] = {service.network: client.api.create_endpoint_config(
+            aliases=list(service.aliases) or None)}
+    container = client.containers.create(
+        image_id, command=list(service.command) if service.command is not None else None,
+        name=name, environment=dict(service.env), detach=True,
+        labels=engine.labels(task, **{LABEL_EPHEMERAL: "1"}),
+        ports={port if "/" in port else f"{port}/tcp": ("127.0.0.1", int(host))
+               for port, host in service.ports.items()}, **kwargs, **CONTAINER_LIMITS)
+    try:
+        container.start()
+        published = ", ".join(f"127.0.0.1:{h}->{c}" for c, h in service.ports.items())
+        progress(f"service {name} started" + (f" ({published})" if published else ""))
+        if service.probe is not None:
+            _wait_ready(task, service.probe, container, progress)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return str(container.id)
+
+
+@translated
+def stop(engine: Engine, name: str, task: str, progress: Progress) -> None:
+    """Remove a service's container (at the end of the run)."""
+    if _remove_container(engine, name, task):
+        progress(f"service {name} removed")
+
+
+def _wait_ready(task: str, probe: Probe, container: Any, progress: Progress) -> None:
+    deadline = time.monotonic() + probe.timeout
+    log_ok = probe.log is None
+    http_ok = probe.http is None
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise ServiceError(f"{task}: the service exited before it was ready "
+                               f"(exit code {container.attrs['State'].get('ExitCode')}).\n"
+                               f"--- logs ---\n{_logs(container)}")
+        if not log_ok and probe.log is not None:
+            log_ok = re.search(probe.log, _logs(container), re.MULTILINE) is not None
+        if not http_ok and probe.http is not None:
+            http_ok = _answers(probe.http)
+        if log_ok and http_ok:
+            progress(f"service {container.name} is ready")
+            return
+        time.sleep(0.2)
+    raise ServiceError(f"{task}: the service was not ready within {probe.timeout} s "
+                       f"(log /{probe.log}/: {'ok' if log_ok else 'not seen'}; http "
+                       f"{probe.http}: {'ok' if http_ok else 'no answer'}). Raise "
+                       f"'ready: timeout:' or fix the service.\n--- logs ---\n{_logs(container)}")
+
+
+def _logs(container: Any) -> str:
+    return container.logs(stdout=True, stderr=True).decode("utf-8", "replace").rstrip()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status) < 500
+    except urllib.error.HTTPError as err:
+        return err.code < 500
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,84 @@
+"""Compile exercise specs into doit task dicts. Pure: builds dicts, touches nothing.
+
+Step S of exercise E becomes task ``E:S``; ``E`` is the group task that runs them all and
+carries the exercise's doc for ``doit list``. Edges come from doit itself (see
+``tasks.graph.edges``): a step that uses another step's result lists that step's record as
+``file_dep`` (doit runs the producer first, and reruns the consumer when the record's bytes
+change); ephemeral steps (services, networks, phony recipes) are ``task_dep`` and always run.
+What only a kind knows (actions, checks, teardown) comes from the kind (``tasks.kinds``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterator
+
+from doit.tools import config_changed
+
+from ..kinds.actions import Always
+from ..kinds.base import Registry, TaskContext, merge
+from ..kinds.runtime import Runtime
+from ..spec.model import Exercise, Step
+from .edges import Producers, split
+
+
+def step_config(step: Step, root: Path) -> dict[str, Any]:
+    """The part of a step that should rerun it when edited, as a JSON-able dict.
+
+    Leaves out the doc, the ordering and the line numbers (editing a comment reruns nothing);
+    paths are relative to the project so that a clone elsewhere hashes the same.
+    """
+    data = {"kind": step.kind, **dataclasses.asdict(step)}
+    for key in ("doc", "after", "where", "lines", "exercise", "name"):
+        data.pop(key, None)
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, Path):
+            try:
+                return str(value.relative_to(root))
+            except ValueError:
+                return str(value)
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in sorted(value.items())}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(data)
+
+
+def step_task(rt: Runtime, kinds: Registry, exercise: Exercise, step: Step,
+              producers: Producers) -> dict[str, Any]:
+    """One doit task dict for one step: the graph's fields, then the kind's."""
+    kind = kinds.of(step)
+    needed, task_dep = split(step, exercise, producers)
+    record = rt.record_path(step.task)
+    task: dict[str, Any] = {
+        "basename": exercise.name,
+        "name": step.name,
+        "doc": step.doc or f"{step.kind} step of {exercise.name}",
+        "file_dep": [str(path) for s in needed
+                     for path in kinds.of(s).outputs(s, rt.record_path(s.task))],
+        "task_dep": task_dep,
+        "targets": [str(path) for path in kind.outputs(step, record)],
+        "verbosity": 2,
+    }
+    why = kind.ephemeral(step)
+    if why:
+        task["uptodate"] = [Always(why)]
+    else:
+        task["uptodate"] = [config_changed(step_config(step, rt.config.root))]
+        task["clean"] = True
+    context = TaskContext(rt=rt, exercise=exercise,
+                          uses_local_registry=rt.config.local_registry_port is not None)
+    return merge(task, kind.task(step, context))
+
+
+def exercise_tasks(rt: Runtime, kinds: Registry, exercises: list[Exercise]
+                   ) -> Iterator[dict[str, Any]]:
+    """A group task per exercise (its doc for ``doit list``) and a task per step."""
+    producers = Producers(exercises, kinds, rt.config.state)
+    for exercise in exercises:
+        yield {"basename": exercise.name, "name": None, "doc": exercise.doc}
+        for step in exercise.steps.values():
+            yield step_task(rt, kinds, exercise, step, producers)

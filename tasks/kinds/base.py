@@ -1,0 +1,224 @@
+"""The step-kind interface: what a kind declares, and what the graph asks of it.
+
+A kind is one module of this package holding a frozen ``Step`` subclass and a ``Kind``
+subclass, registered with one line in ``tasks.kinds.REGISTRY``. The parser asks the kind to
+parse a mapping; the graph asks it what the step uses and makes (its edges) and for the doit
+fields only it knows (actions, up-to-date checks, teardown). No other module looks at a
+step's class. Models: nox's session registry, doit's one ``cmd_*.py`` per command, and
+snakemake's executor plugins (a small declared interface that a new back end fills).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, TypeVar
+
+from ..spec.fields import Fields
+from ..spec.model import Exercise, LocalRef, Role, Step
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+S = TypeVar("S", bound=Step)
+KeyType = Literal["string", "strings", "mapping", "integer", "boolean", "command", "regexes",
+                  "regex", "object"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key a kind accepts: declared once, for the parser, the schema and the docs.
+
+    Attributes:
+        name: the key as written in exercise.yml.
+        type: its YAML shape (``strings``: one string or a list of them; ``command``: a list
+            of words or one string split as a shell does; ``regexes``: one or a list).
+        help: one line for editors (the JSON Schema) and the docs.
+        required: the parser rejects a step without it.
+        keys: for ``object``: the keys inside it.
+    """
+
+    name: str
+    type: KeyType
+    help: str
+    required: bool = False
+    keys: tuple["Key", ...] = ()
+
+
+#: The project task that starts the local registry: a ``setup`` of pushes and pulls.
+REGISTRY_START = "registry_start"
+REGISTRY_STOP = "registry_stop"
+
+#: Keys every step accepts besides its kind's own.
+COMMON_KEYS = (
+    Key("doc", "string", "one line shown by `doit list --all`"),
+    Key("after", "strings", "steps (`name` or `exercise:name`) that must run first; ordering only"),
+)
+
+
+@dataclass(frozen=True)
+class Makes:
+    """What a step puts into the world, for the edges of the steps that use it.
+
+    Attributes:
+        images: references of images it puts into the engine.
+        files: files and folders it writes (targets, locks, wheelhouses).
+        pushes: references it puts into a registry.
+    """
+
+    images: tuple[str, ...] = ()
+    files: tuple[Path, ...] = ()
+    pushes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a step reads that another step may make: each one is an edge when it is made.
+
+    Attributes:
+        images: image references it reads (a Dockerfile's FROM and COPY --from).
+        pulls: references it pulls from a registry (made by another step's push).
+        files: files it reads (recipe deps; another step's record or target).
+        folders: folders whose files it reads (a build context).
+    """
+
+    images: tuple[str, ...] = ()
+    pulls: tuple[str, ...] = ()
+    files: tuple[Path, ...] = ()
+    folders: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a kind may use to fill its doit fields: pure data, no I/O.
+
+    Attributes:
+        rt: the runtime that actions and checks receive.
+        exercise: the step's exercise (to look up the steps it refers to).
+        uses_local_registry: pushes and pulls need the local registry started first.
+    """
+
+    rt: "Runtime"
+    exercise: Exercise
+    uses_local_registry: bool = False
+
+    def step(self, name: str) -> Step:
+        """A step of this exercise, by name (references were checked by the parser)."""
+        return self.exercise.steps[name]
+
+
+class Kind(Generic[S]):
+    """A step kind. Subclasses set the class attributes and override what applies.
+
+    Attributes:
+        name: the kind's name, also ``Step.kind`` of its steps.
+        keyword: the exercise.yml key that selects the kind (``build:``); two kinds may share
+            one (``run:`` is a one-shot run or, with ``detach: true``, a service), and then
+            ``selects`` decides.
+        keys: the other keys it accepts, declared once (see ``Key``).
+        provides: what other steps may ask of its steps (``run: X`` needs X to be an image).
+        summary: one line for ``doit list`` defaults, the schema and the docs.
+    """
+
+    name: ClassVar[str]
+    keyword: ClassVar[Key]
+    keys: ClassVar[tuple[Key, ...]] = ()
+    provides: ClassVar[frozenset[Role]] = frozenset()
+    summary: ClassVar[str] = ""
+    #: Keys that belong to a sibling kind of the same keyword: (problem, hint) to report
+    #: instead of "unknown key" (``name:`` on a one-shot run: "only for services").
+    misplaced: ClassVar[Mapping[str, tuple[str, str]]] = {}
+
+    # --- the spec -----------------------------------------------------------------------
+
+    def selects(self, node: Mapping[str, Any]) -> bool:
+        """True if this kind takes a mapping that holds its keyword (see ``keyword``)."""
+        return True
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> S:
+        """Build the step from its mapping; ``common`` holds the fields every step has.
+
+        Raises:
+            SpecError: with the file, line and key of the problem.
+        """
+        raise NotImplementedError
+
+    def local_refs(self, step: S) -> list[LocalRef]:
+        """The steps of the same exercise this step names, and what it needs of each."""
+        return []
+
+    # --- the graph ----------------------------------------------------------------------
+
+    def ephemeral(self, step: S) -> str:
+        """Why the step makes nothing lasting (services, networks, phony recipes), or "".
+
+        Ephemeral steps keep no record and run every time their task is asked for.
+        """
+        return ""
+
+    def makes(self, step: S, exercise: Exercise) -> Makes:
+        """What the step puts into the engine, the registry or the file system."""
+        return Makes()
+
+    def reads(self, step: S) -> Reads:
+        """What the step reads that another step may make (beyond ``local_refs``)."""
+        return Reads()
+
+    def outputs(self, step: S, record: Path) -> list[Path]:
+        """The files that stand for the step's result: its record, unless ephemeral."""
+        return [] if self.ephemeral(step) else [record]
+
+    def task(self, step: S, ctx: TaskContext) -> dict[str, Any]:
+        """The doit fields only this kind knows: actions, checks, teardown, setup, deps.
+
+        Lists returned here (``file_dep``, ``targets``, ``uptodate``...) are appended to
+        what the graph puts there itself (the record, the records of needed steps).
+        """
+        raise NotImplementedError
+
+    #: The record fields that ``ac295.lock`` keeps for steps of this kind.
+    lock_fields: ClassVar[tuple[str, ...]] = ()
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``extra``; lists are concatenated, other values replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = out[key] + value
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class Registry:
+    """The table of kinds, by name; each kind module adds one line in ``tasks.kinds``."""
+
+    kinds: dict[str, Kind[Any]] = field(default_factory=dict)
+
+    def register(self, kind: Kind[Any]) -> Kind[Any]:
+        """Add a kind. A second kind with the same name replaces the first (tests do this)."""
+        self.kinds[kind.name] = kind
+        return kind
+
+    def __getitem__(self, name: str) -> Kind[Any]:
+        return self.kinds[name]
+
+    def __iter__(self) -> Any:
+        return iter(self.kinds.values())
+
+    def of(self, step: Step) -> Kind[Any]:
+        """The kind of a parsed step."""
+        return self.kinds[step.kind]
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """The keys that select a kind, in registration order, without repeats."""
+        return tuple(dict.fromkeys(k.keyword.name for k in self.kinds.values()))
+
+    def with_keyword(self, keyword: str) -> list[Kind[Any]]:
+        return [k for k in self.kinds.values() if k.keyword.name == keyword]
+
+    def copy(self) -> "Registry":
+        """A registry with the same kinds, to extend without touching this one."""
+        return Registry(dict(self.kinds))

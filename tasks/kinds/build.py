@@ -1,0 +1,150 @@
+"""``build:``: an image from a Dockerfile (``docker build``), incremental by its inputs digest.
+
+The inputs digest covers the Dockerfile, every context file that ``.dockerignore`` lets
+through (content and executable bit), the build args and the id of each base image. It is
+kept in the step's record and as a label on the image, so the state can be recovered from
+the engine (or, through the content tag, from the registry) when the records are gone.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from ..digests import file_sha256
+from ..engine import images, registry
+from ..engine.client import LABEL_INPUTS, LABEL_TASK, Engine
+from ..errors import BuildError, SpecError
+from ..spec import dockerfiles
+from ..spec.fields import Fields
+from ..spec.model import Exercise, Role, Step
+from .actions import Check, Verdict, action, progress, recorded, stale
+from .base import Key, Kind, Makes, Reads, TaskContext
+from .reuse import made_image_uptodate, make_image
+from .runtime import Runtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildStep(Step):
+    """Build an image from a Dockerfile (``docker build``)."""
+
+    kind: ClassVar[str] = "build"
+    context: Path
+    dockerfile: Path
+    tag: str
+    args: Mapping[str, str]
+    bases: tuple[str, ...]  # FROM references, args substituted, stages and scratch left out
+
+    @property
+    def image_ref(self) -> str:
+        return self.tag
+
+
+def inputs_digest(step: BuildStep, engine: Engine) -> str | None:
+    """The build's inputs digest, or None when a base image is not in the engine yet.
+
+    Raises:
+        BuildError: a context file cannot be read (permissions, a FIFO, bad .dockerignore).
+    """
+    try:
+        return _inputs_digest(step, engine)
+    except (OSError, UnicodeDecodeError) as err:
+        raise BuildError(f"{step.task}: cannot read the build context {step.context}: {err}. "
+                         "Fix the file or list it in .dockerignore.") from None
+
+
+def _inputs_digest(step: BuildStep, engine: Engine) -> str | None:
+    digest = hashlib.sha256()
+    base_ids = []
+    for base in step.bases:
+        base_id = engine.image_id(base)
+        if base_id is None:
+            return None
+        base_ids.append(base_id)
+    header = {"v": 1, "dockerfile": os.path.relpath(step.dockerfile, step.context),
+              "args": dict(sorted(step.args.items())), "bases": base_ids}
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    digest.update(step.dockerfile.read_bytes())
+    for rel in images.context_files(step.context, step.dockerfile):
+        path = step.context / rel
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            content = ("link:" + os.readlink(path)).encode()
+        elif not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{rel} is not a regular file")
+        else:
+            content = file_sha256(path).encode()
+        executable = bool(info.st_mode & stat.S_IXUSR)
+        digest.update(f"\0{rel}\0{int(executable)}\0".encode() + content)
+    return "sha256:" + digest.hexdigest()
+
+
+def uptodate(rt: Runtime, step: BuildStep) -> Verdict:
+    """Up to date iff the inputs digest is the recorded one and the engine still has the image."""
+    if not rt.record_path(step.task).exists():
+        return stale("it has no record (never ran, or its last run failed)")  # no hashing
+    return made_image_uptodate(rt, step.task, step.tag, inputs_digest(step, rt.engine))
+
+
+def run(rt: Runtime, step: BuildStep) -> None:
+    """Build the image, or reuse one the engine has with the same inputs digest."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        for base in step.bases:  # a base no step makes (python:3.11-slim): pull it, checked
+            if rt.engine.image_id(base) is None:
+                registry.pull(rt.engine, base, progress)
+        digest = inputs_digest(step, rt.engine)
+        if digest is None:
+            raise BuildError(f"{step.task}: a base image of {step.dockerfile} "
+                             f"({', '.join(step.bases)}) is not in the engine even after "
+                             "pulling it; check its name.")
+        labels = {LABEL_INPUTS: digest, LABEL_TASK: step.task}
+        make_image(rt, step.task, step.tag, digest, lambda: images.build(
+            rt.engine, step.context, step.dockerfile, step.tag, step.args, labels, step.task,
+            progress), recording)
+
+
+class Build(Kind[BuildStep]):
+    name = "build"
+    keyword = Key("build", "string", "the build context: a folder of the exercise",
+                  required=True)
+    keys = (Key("tag", "string", "the image's reference, e.g. {registry}/{hub_user}/app:v1",
+                required=True),
+            Key("dockerfile", "string", "the Dockerfile, relative to the context "
+                "(default: Dockerfile)"),
+            Key("args", "mapping", "build args (ARG) and their values"))
+    provides: ClassVar[frozenset[Role]] = frozenset({"image"})
+    summary = "build an image from a Dockerfile (docker build)"
+    lock_fields = ("inputs_digest", "image_id")
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> BuildStep:
+        context = f.path("build", f.required("build"), folder)
+        if not context.is_dir():
+            raise SpecError(f.where("build"), f"the build context {context} is not a folder.")
+        dockerfile = f.path("dockerfile", str(context / (f.text("dockerfile") or "Dockerfile")),
+                            folder)
+        at = "dockerfile" if "dockerfile" in f.node else "build"
+        if not dockerfile.is_file():
+            raise SpecError(f.where(at), f"no Dockerfile at {dockerfile}.",
+                            "Add it, or name another file with 'dockerfile:'.")
+        args = f.mapping("args")
+        try:
+            bases = dockerfiles.base_images(dockerfile, args)
+        except (OSError, UnicodeDecodeError) as err:
+            raise SpecError(f.where(at), f"cannot read {dockerfile} as UTF-8 text ({err})."
+                            ) from None
+        return BuildStep(**common, context=context, dockerfile=dockerfile,
+                         tag=f.image_ref("tag"), args=args, bases=bases)
+
+    def makes(self, step: BuildStep, exercise: Exercise) -> Makes:
+        return Makes(images=(step.tag,))
+
+    def reads(self, step: BuildStep) -> Reads:
+        return Reads(images=step.bases, folders=(step.context,))
+
+    def task(self, step: BuildStep, ctx: TaskContext) -> dict[str, Any]:
+        return {"actions": [action(run, ctx.rt, step)],
+                "uptodate": [Check("inputs digest and image", uptodate, ctx.rt, step)]}

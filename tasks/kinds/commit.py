@@ -1,0 +1,100 @@
+"""``commit:``: run commands in a container from an image step's result and commit it.
+
+The inputs digest covers the source image and the commands; the result is reused like a
+build's (see ``tasks.kinds.reuse``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..engine import containers
+from ..engine.client import LABEL_INPUTS, LABEL_TASK
+from ..errors import SpecError
+from ..graph import records
+from ..spec.fields import Fields
+from ..spec.model import Exercise, LocalRef, Role, Step
+from .actions import Check, Verdict, action, progress, recorded, stale
+from .base import Key, Kind, Makes, TaskContext
+from .reuse import image_record, made_image_uptodate, make_image
+from .runtime import Runtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitStep(Step):
+    """Run commands in a container from an image step's result and commit it as a new image."""
+
+    kind: ClassVar[str] = "commit"
+    image: str  # name of the source image step in the same exercise
+    commands: tuple[str, ...]
+    tag: str
+    timeout: int = 1800
+
+    @property
+    def image_ref(self) -> str:
+        return self.tag
+
+    @property
+    def source(self) -> str:
+        """The task of the source image step."""
+        return f"{self.exercise}:{self.image}"
+
+
+def commit_digest(source_id: str, commands: tuple[str, ...]) -> str:
+    """Inputs digest of a commit step: the source image and the commands run in it."""
+    payload = json.dumps({"v": 1, "source": source_id, "commands": list(commands)})
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def uptodate(rt: Runtime, step: CommitStep) -> Verdict:
+    """Up to date iff source image and commands are as recorded and the result is still here."""
+    source = records.read(rt.record_path(step.source))
+    if source is None:
+        return stale(f"its source {step.source} has no record")
+    return made_image_uptodate(rt, step.task, step.tag,
+                               commit_digest(source["image_id"], step.commands))
+
+
+def run(rt: Runtime, step: CommitStep) -> None:
+    """Run the commands in a container from the source image and commit it under the tag."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        source_id = image_record(rt, step.source, step.task)["image_id"]
+        digest = commit_digest(source_id, step.commands)
+        labels = {LABEL_INPUTS: digest, LABEL_TASK: step.task}
+        make_image(rt, step.task, step.tag, digest, lambda: containers.commit(
+            rt.engine, source_id, step.commands, step.tag, step.timeout,
+            rt.engine.labels(step.task), labels, step.task,
+            f"Fix 'commands:' in {step.where.file}.", progress), recording)
+
+
+class Commit(Kind[CommitStep]):
+    name = "commit"
+    keyword = Key("commit", "string", "the image step whose result the commands run in",
+                  required=True)
+    keys = (Key("commands", "strings", "shell commands (/bin/sh -c, set -e)", required=True),
+            Key("tag", "string", "the committed image's reference", required=True),
+            Key("timeout", "integer", "seconds the commands may take (default 1800)"))
+    provides: ClassVar[frozenset[Role]] = frozenset({"image"})
+    summary = "run commands in a container from an image, and commit it (docker commit)"
+    lock_fields = ("inputs_digest", "image_id")
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> CommitStep:
+        commands = f.texts("commands")
+        if not commands:
+            raise SpecError(f.where("commands"), "a commit step needs 'commands' to run.")
+        return CommitStep(**common, image=f.required("commit"), commands=commands,
+                          tag=f.image_ref("tag"), timeout=f.positive("timeout") or 1800)
+
+    def local_refs(self, step: CommitStep) -> list[LocalRef]:
+        return [LocalRef("commit", step.image, "image")]
+
+    def makes(self, step: CommitStep, exercise: Exercise) -> Makes:
+        return Makes(images=(step.tag,))
+
+    def task(self, step: CommitStep, ctx: TaskContext) -> dict[str, Any]:
+        return {"actions": [action(run, ctx.rt, step)],
+                "uptodate": [Check("source image, commands and image", uptodate, ctx.rt,
+                                   step)]}

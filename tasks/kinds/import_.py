@@ -1,0 +1,188 @@
+"""``import:``: a root file system tarball as an image (``docker import``), maybe made by a recipe.
+
+With a ``recipe`` (shell commands that make the tarball, with ``deps``) the image is identified
+by the recipe, not by the tarball's bytes: debootstrap is not reproducible, so a fresh clone
+could never match a tarball, but it can match a recipe, and then reuse the image from the
+engine or the registry without running the recipe at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..digests import file_sha256
+from ..engine import images
+from ..engine.client import LABEL_INPUTS, LABEL_TASK
+from ..errors import RecipeError, SpecError
+from ..graph import records
+from ..spec.fields import Fields
+from ..spec.model import Exercise, Role, Step
+from .actions import Check, Verdict, action, progress, recorded, stale
+from .base import Key, Kind, Makes, Reads, TaskContext
+from .reuse import made_image_uptodate, make_image
+from .runtime import Runtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportStep(Step):
+    """Import a root file system tarball as an image (``docker import``)."""
+
+    kind: ClassVar[str] = "import"
+    tarball: Path
+    tag: str
+    changes: tuple[str, ...]
+    recipe: tuple[str, ...] = ()
+    deps: tuple[Path, ...] = ()
+    #: The recipe as written, {state} and {root} left unexpanded: what identifies the image,
+    #: so that clones in other folders find the same one.
+    recipe_key: tuple[str, ...] = ()
+
+    @property
+    def image_ref(self) -> str:
+        return self.tag
+
+
+def recipe_digest(step: ImportStep) -> str:
+    """Digest of an import's recipe: its commands, its deps' contents and the changes."""
+    deps = {str(d.name): file_sha256(d) for d in step.deps}
+    payload = json.dumps({"v": 1, "recipe": list(step.recipe_key), "deps": deps,
+                          "changes": list(step.changes)}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def import_digest(step: ImportStep, cached: dict[str, Any] | None) -> str:
+    """Digest of the tarball and the import changes; reuses a cached tarball hash by stat.
+
+    With a recipe, the recipe's digest instead (see the module's docstring).
+    """
+    if step.recipe:
+        return recipe_digest(step)
+    info = step.tarball.stat()
+    key = [info.st_size, info.st_mtime_ns, info.st_ino]
+    if cached and cached.get("stat") == key and cached.get("tarball_sha256"):
+        tar_hash = cached["tarball_sha256"]
+    else:
+        tar_hash = file_sha256(step.tarball)
+    payload = json.dumps({"v": 1, "tar": tar_hash, "changes": list(step.changes)})
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def tarball_cache(step: ImportStep) -> dict[str, Any]:
+    """What ``import_digest`` may reuse next time: the tarball's stat and hash."""
+    info = step.tarball.stat()
+    return {"stat": [info.st_size, info.st_mtime_ns, info.st_ino],
+            "tarball_sha256": file_sha256(step.tarball)}
+
+
+def cache_path(rt: Runtime, step: ImportStep) -> Path:
+    return rt.record_path(step.task).with_suffix(".cache.json")
+
+
+def uptodate(rt: Runtime, step: ImportStep) -> Verdict:
+    """Up to date iff the recipe (or the tarball) and changes are as recorded and the engine
+    still has the image."""
+    if records.read(rt.record_path(step.task)) is None:
+        return stale("it has no record (never ran, or its last run failed)")
+    if not step.recipe and not step.tarball.exists():
+        return stale(f"{step.tarball} is missing")
+    digest = import_digest(step, records.read(cache_path(rt, step)))
+    return made_image_uptodate(rt, step.task, step.tag, digest)
+
+
+def _labels(step: ImportStep, digest: str) -> list[str]:
+    return list(step.changes) + [f"LABEL {LABEL_INPUTS}={digest}", f"LABEL {LABEL_TASK}={step.task}"]
+
+
+def run(rt: Runtime, step: ImportStep) -> None:
+    """Import the tarball (made by the recipe if needed), or reuse an image with its digest."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        if step.recipe:
+            digest = recipe_digest(step)
+            make_image(rt, step.task, step.tag, digest,
+                       lambda: _import_from_recipe(rt, step, digest), recording)
+            return
+        cache = tarball_cache(step)
+        digest = import_digest(step, cache)
+        # The cache file is not a target: its bytes change when the tarball is touched, and
+        # downstream steps must only rerun when the image itself changes.
+        records.write(cache_path(rt, step), cache)
+        make_image(rt, step.task, step.tag, digest, lambda: images.import_tarball(
+            rt.engine, step.tarball, step.tag, _labels(step, digest), step.task, progress),
+            recording)
+
+
+def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
+    """Run the recipe unless the tarball it made for this digest is still there; import."""
+    path = cache_path(rt, step)
+    cache = records.read(path)
+    if not (step.tarball.exists() and cache and cache.get("recipe") == digest):
+        records.remove(path)
+        for command in step.recipe:
+            run_recipe(step, command)
+        if not step.tarball.is_file():
+            raise RecipeError(f"{step.task}: the recipe succeeded but did not make "
+                              f"{step.tarball}. Fix 'recipe:' in {step.where.file}.")
+        records.write(path, {"recipe": digest})
+    else:
+        progress(f"{step.tarball} was made by the same recipe; importing it again")
+    return images.import_tarball(rt.engine, step.tarball, step.tag, _labels(step, digest),
+                                 step.task, progress)
+
+
+def run_recipe(step: ImportStep, command: str) -> None:
+    """Run one recipe command in the exercise folder, showing its output as it comes."""
+    progress(f"$ {command}")
+    with subprocess.Popen(command, shell=True, cwd=step.where.file.parent,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace") as proc:
+        tail: list[str] = []
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                progress(line)
+                tail = (tail + [line.rstrip()])[-15:]
+        except BaseException:  # Ctrl-C or SIGTERM: stop the recipe too, let it clean up
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
+    if proc.returncode != 0:
+        raise RecipeError(f"{step.task}: the recipe failed (exit {proc.returncode}): {command}\n"
+                          + "\n".join(tail))
+
+
+class Import(Kind[ImportStep]):
+    name = "import"
+    keyword = Key("import", "string", "the root file system tarball to import", required=True)
+    keys = (Key("tag", "string", "the image's reference", required=True),
+            Key("changes", "strings", "Dockerfile instructions applied on import (CMD, ENV)"),
+            Key("recipe", "strings", "shell commands that make the tarball; the image is then "
+                "identified by the recipe"),
+            Key("deps", "strings", "the recipe's input files"))
+    provides: ClassVar[frozenset[Role]] = frozenset({"image"})
+    summary = "import a root file system tarball as an image (docker import)"
+    lock_fields = ("inputs_digest", "image_id")
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ImportStep:
+        if "deps" in f.node and "recipe" not in f.node:
+            raise SpecError(f.where("deps"), "'deps' are the inputs of a 'recipe'.",
+                            "Add the recipe that makes the tarball, or remove 'deps'.")
+        return ImportStep(**common, tarball=f.path("import", f.required("import"), folder),
+                          tag=f.image_ref("tag"), changes=f.texts("changes"),
+                          recipe=f.quoted().texts("recipe"),
+                          recipe_key=f.unexpanded().texts("recipe"),
+                          deps=tuple(f.path("deps", d, folder) for d in f.texts("deps")))
+
+    def makes(self, step: ImportStep, exercise: Exercise) -> Makes:
+        return Makes(images=(step.tag,))
+
+    def reads(self, step: ImportStep) -> Reads:
+        return Reads(files=step.deps)
+
+    def task(self, step: ImportStep, ctx: TaskContext) -> dict[str, Any]:
+        deps = [str(d) for d in step.deps] if step.recipe else [str(step.tarball)]
+        return {"file_dep": deps, "actions": [action(run, ctx.rt, step)],
+                "uptodate": [Check("recipe (or tarball) and image", uptodate, ctx.rt, step)]}

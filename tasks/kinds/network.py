@@ -1,0 +1,48 @@
+"""``network:``: a user-defined bridge network for this run's services, removed when it ends."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..engine import services
+from ..spec.fields import Fields
+from ..spec.model import Role, Step
+from .actions import action, progress
+from .base import Key, Kind, TaskContext
+from .runtime import Runtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkStep(Step):
+    """A user-defined bridge network, created fresh and removed when doit's run ends."""
+
+    kind: ClassVar[str] = "network"
+    network: str  # the engine's name for it
+
+
+def create(rt: Runtime, step: NetworkStep) -> None:
+    """Create the network fresh."""
+    services.create_network(rt.engine, step.network, step.task, progress)
+
+
+def remove(rt: Runtime, step: NetworkStep) -> None:
+    """Remove the network at the end of doit's run, after its services."""
+    services.remove_network(rt.engine, step.network, step.task, progress)
+
+
+class Network(Kind[NetworkStep]):
+    name = "network"
+    keyword = Key("network", "string", "the network's name in the engine", required=True)
+    provides: ClassVar[frozenset[Role]] = frozenset({"network"})
+    summary = "a bridge network for this run's services (docker network create)"
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> NetworkStep:
+        return NetworkStep(**common, network=f.required("network"))
+
+    def ephemeral(self, step: NetworkStep) -> str:
+        return "a network lives only as long as the run that uses it"
+
+    def task(self, step: NetworkStep, ctx: TaskContext) -> dict[str, Any]:
+        return {"actions": [action(create, ctx.rt, step)],
+                "teardown": [action(remove, ctx.rt, step)]}

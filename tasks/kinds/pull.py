@@ -1,0 +1,85 @@
+"""``pull:``: an image from a registry (``docker pull``), up to date by one HEAD request.
+
+A pull of a reference that another step pushes depends on that push.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..engine import registry
+from ..errors import RegistryError
+from ..graph import records
+from ..spec.fields import Fields
+from ..spec.model import Exercise, Role, Step
+from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .base import REGISTRY_START, Key, Kind, Makes, Reads, TaskContext
+from .reuse import repo_digest
+from .runtime import Runtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullStep(Step):
+    """Pull an image from a registry (``docker pull``)."""
+
+    kind: ClassVar[str] = "pull"
+    ref: str
+
+    @property
+    def image_ref(self) -> str:
+        return self.ref
+
+
+def uptodate(rt: Runtime, step: PullStep) -> Verdict:
+    """Up to date iff the registry serves the recorded digest (one HEAD) and the image is here."""
+    record = records.read(rt.record_path(step.task))
+    if record is None:
+        return stale("it has no record (never ran, or its last run failed)")
+    if rt.engine.image_id(record.get("image_id", "")) is None:
+        return stale("the engine no longer has the pulled image")
+    served = rt.served_digest(step.ref)
+    if served != record.get("digest"):
+        return stale(f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
+                     f"{step.ref}, not the pulled {str(record.get('digest'))[7:19]}")
+    return fresh(f"the registry still serves {str(served)[7:19]} under {step.ref}")
+
+
+def run(rt: Runtime, step: PullStep) -> None:
+    """Pull the reference (stream errors checked) and record its digest and image id."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        image_id = registry.pull(rt.engine, step.ref, progress)
+        # the digest of what was pulled (from the engine), not of what the tag names a
+        # moment later
+        digest = repo_digest(rt, image_id, registry.Reference.parse(step.ref)) \
+            or rt.served_digest(step.ref)
+        if digest is None:
+            raise RegistryError(f"{step.task}: {step.ref} was pulled but the registry serves no "
+                                "digest for it now; rerun.")
+        recording.data = {"ref": step.ref, "image_id": image_id, "digest": digest}
+
+
+class Pull(Kind[PullStep]):
+    name = "pull"
+    keyword = Key("pull", "string", "the reference to pull, e.g. {registry}/someone/app:latest",
+                  required=True)
+    provides: ClassVar[frozenset[Role]] = frozenset({"image"})
+    summary = "pull an image from a registry (docker pull)"
+    lock_fields = ("ref", "digest", "image_id")
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> PullStep:
+        return PullStep(**common, ref=f.image_ref("pull", digest_ok=True))
+
+    def makes(self, step: PullStep, exercise: Exercise) -> Makes:
+        return Makes(images=(step.ref,))
+
+    def reads(self, step: PullStep) -> Reads:
+        return Reads(pulls=(step.ref,))
+
+    def task(self, step: PullStep, ctx: TaskContext) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "actions": [action(run, ctx.rt, step)],
+            "uptodate": [Check("registry digest and image", uptodate, ctx.rt, step)]}
+        if ctx.uses_local_registry:
+            fields["setup"] = [REGISTRY_START]
+        return fields

@@ -1,0 +1,111 @@
+"""``push:``: an image step's result pushed to a registry, up to date by one HEAD request.
+
+Its content tag goes too (the same manifest, no blob moves), so that a clone with no records
+finds the image by its inputs alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..engine import images, registry
+from ..graph import records
+from ..spec.fields import Fields
+from ..spec.model import Exercise, LocalRef, Step
+from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .base import REGISTRY_START, Key, Kind, Makes, TaskContext
+from .reuse import image_record, repo_digest
+from .runtime import Runtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushStep(Step):
+    """Push an image step's result to a registry."""
+
+    kind: ClassVar[str] = "push"
+    image: str
+    tag: str | None  # None: the image step's own reference
+
+    @property
+    def source(self) -> str:
+        return f"{self.exercise}:{self.image}"
+
+
+def push_ref(step: PushStep, exercise: Exercise) -> str:
+    """The reference a push step writes: its own ``tag`` or its image step's."""
+    return step.tag or getattr(exercise.steps[step.image], "image_ref")
+
+
+def uptodate(rt: Runtime, step: PushStep, ref: str) -> Verdict:
+    """Up to date iff the registry serves, under the tag, the digest recorded for this image."""
+    record = records.read(rt.record_path(step.task))
+    image = records.read(rt.record_path(step.source))
+    if record is None:
+        return stale("it has no record (never ran, or its last run failed)")
+    if image is None or record.get("image_id") != image.get("image_id"):
+        return stale(f"{step.source} made another image since the last push")
+    served = rt.served_digest(ref)
+    if served != record.get("digest"):
+        return stale(f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
+                     f"{ref}, not the pushed {str(record.get('digest'))[7:19]}")
+    return fresh(f"the registry serves the pushed {str(served)[7:19]} under {ref}")
+
+
+def run(rt: Runtime, step: PushStep, ref: str) -> None:
+    """Tag the image as ``ref`` and push it, unless the registry already serves its digest."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        source = image_record(rt, step.source, step.task)
+        image_id = source["image_id"]
+        if rt.engine.image_id(ref) != image_id:
+            images.tag(rt.engine, image_id, ref)
+        parsed = registry.Reference.parse(ref)
+        served = rt.served_digest(ref)
+        if served is not None and served == repo_digest(rt, image_id, parsed):
+            progress(f"{parsed}: the registry already serves {served}; nothing to push")
+            digest = served
+        else:
+            digest, uploaded = registry.push(rt.engine, ref, progress)
+            rt.engine.refresh(image_id)
+            progress(f"{parsed}: pushed {digest} ({uploaded} layer(s) uploaded)")
+        _push_content_tag(rt, ref, image_id, digest, source.get("inputs_digest"))
+        recording.data = {"ref": ref, "image_id": image_id, "digest": digest}
+
+
+def _push_content_tag(rt: Runtime, ref: str, image_id: str, digest: str,
+                      inputs: str | None) -> None:
+    """Push the image's content tag too (no blob moves: same manifest), for fresh clones."""
+    if not inputs:
+        return  # a pulled image: no inputs of ours
+    content = images.content_tag(ref, inputs)
+    if rt.served_digest(content) == digest:
+        return
+    images.tag(rt.engine, image_id, content)
+    registry.push(rt.engine, content, progress)
+    progress(f"{registry.Reference.parse(content)}: content tag pushed")
+
+
+class Push(Kind[PushStep]):
+    name = "push"
+    keyword = Key("push", "string", "the image step whose result is pushed", required=True)
+    keys = (Key("tag", "string", "the reference to push as (default: the image step's)"),)
+    summary = "push an image step's result to a registry (docker push)"
+    lock_fields = ("ref", "digest")
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> PushStep:
+        return PushStep(**common, image=f.required("push"), tag=f.optional_image_ref("tag"))
+
+    def local_refs(self, step: PushStep) -> list[LocalRef]:
+        return [LocalRef("push", step.image, "image")]
+
+    def makes(self, step: PushStep, exercise: Exercise) -> Makes:
+        return Makes(pushes=(push_ref(step, exercise),))
+
+    def task(self, step: PushStep, ctx: TaskContext) -> dict[str, Any]:
+        ref = push_ref(step, ctx.exercise)
+        fields: dict[str, Any] = {
+            "actions": [action(run, ctx.rt, step, ref)],
+            "uptodate": [Check("registry digest under the tag", uptodate, ctx.rt, step, ref)]}
+        if ctx.uses_local_registry:
+            fields["setup"] = [REGISTRY_START]
+        return fields

@@ -1,0 +1,102 @@
+"""``run:`` (one-shot): run a container from an image step's result and check its output.
+
+It reruns when the image or the step's own config changes. On a network it talks to live
+services whose images are not among its inputs, so there it runs every time.
+(``run:`` with ``detach: true`` is a service: ``tasks.kinds.service``.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from ..engine import containers
+from ..spec.fields import Fields
+from ..spec.model import LocalRef, Step
+from . import expect as expect_mod
+from .actions import action, progress, recorded
+from .base import Key, Kind, TaskContext
+from .expect import Expect
+from .reuse import image_record
+from .runtime import Runtime
+
+#: The keys of a service that a one-shot run may not have.
+SERVICE_ONLY = ("name", "aliases", "ports", "ready")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStep(Step):
+    """Run a container from an image step's result to the end and check ``expect``."""
+
+    kind: ClassVar[str] = "run"
+    image: str  # name of the image step in the same exercise
+    command: tuple[str, ...] | None
+    env: Mapping[str, str]
+    expect: Expect
+    timeout: int
+    network: str | None = None  # name of a network step in the same exercise
+
+    @property
+    def source(self) -> str:
+        """The task of the image step."""
+        return f"{self.exercise}:{self.image}"
+
+
+def run(rt: Runtime, step: RunStep, network: str | None) -> None:
+    """Run the one-shot container from the image step's recorded id and check its output."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        image_id = image_record(rt, step.source, step.task)["image_id"]
+        outcome = containers.run_once(rt.engine, image_id, step.command, step.env, step.timeout,
+                                      rt.engine.labels(step.task), step.task, progress, network)
+        expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
+                          outcome.stderr, step.where.file)
+        recording.data = {"image_id": image_id, "exit_code": outcome.exit_code,
+                          "stdout": outcome.stdout, "stderr": outcome.stderr}
+
+
+#: Keys a one-shot run and a service share.
+SHARED_KEYS = (
+    Key("command", "command", "the command: a list of words, or one string split as a "
+        "shell would (default: the image's CMD)"),
+    Key("env", "mapping", "environment variables"),
+    Key("network", "string", "a network step of this exercise to join"),
+    Key("detach", "boolean", "true: a service, started and left running until the run ends"),
+)
+
+
+def container_refs(image: str, network: str | None) -> list[LocalRef]:
+    """What a container step names in its exercise: its image step, and maybe a network."""
+    refs = [LocalRef("run", image, "image")]
+    if network:
+        refs.append(LocalRef("network", network, "network"))
+    return refs
+
+
+class Run(Kind[RunStep]):
+    name = "run"
+    keyword = Key("run", "string", "the image step whose result runs", required=True)
+    keys = SHARED_KEYS + (expect_mod.KEY,
+                          Key("timeout", "integer", "seconds it may take (default 300)"))
+    summary = "run a one-shot container and check its exit code and output"
+    misplaced = {key: (f"'{key}' is only for services.",
+                       "Add 'detach: true' to run this container as a service.")
+                 for key in SERVICE_ONLY}
+
+    def selects(self, node: Mapping[str, Any]) -> bool:
+        return node.get("detach") is not True
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> RunStep:
+        f.value("detach", bool)
+        return RunStep(**common, image=f.required("run"), command=f.command("command"),
+                       env=f.mapping("env"), expect=expect_mod.parse(f),
+                       timeout=f.positive("timeout") or 300, network=f.text("network"))
+
+    def local_refs(self, step: RunStep) -> list[LocalRef]:
+        return container_refs(step.image, step.network)
+
+    def ephemeral(self, step: RunStep) -> str:
+        return "on a network it talks to live services" if step.network else ""
+
+    def task(self, step: RunStep, ctx: TaskContext) -> dict[str, Any]:
+        network = getattr(ctx.step(step.network), "network") if step.network else None
+        return {"actions": [action(run, ctx.rt, step, network)]}

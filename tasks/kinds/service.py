@@ -1,0 +1,115 @@
+"""``run:`` with ``detach: true``: a service, started, probed, and removed when the run ends.
+
+Services are a live system, not an artifact: they keep no record and start every time. They
+are removed at the end of doit's run (a doit ``teardown``: after success, after a failed task
+and after Ctrl-C), and leftovers of a killed run are swept before the next start.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from ..engine import services
+from ..errors import SpecError
+from ..spec.fields import Fields
+from ..spec.model import LocalRef, Step
+from .actions import action, progress
+from .base import Key, Kind, TaskContext
+from .reuse import image_record
+from .run import SHARED_KEYS, container_refs
+from .runtime import Runtime
+
+READY = Key("ready", "object", "when the service counts as ready", keys=(
+    Key("log", "regex", "a regular expression its log must match"),
+    Key("http", "string", "a URL that must answer (any status below 500)"),
+    Key("timeout", "integer", "seconds to wait (default 60)"),
+))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceStep(Step):
+    """Start a container from an image step's result, wait for ``ready``, leave it running."""
+
+    kind: ClassVar[str] = "service"
+    image: str
+    command: tuple[str, ...] | None
+    env: Mapping[str, str]
+    network: str | None = None
+    container: str | None = None  # container name (spec key `name`)
+    aliases: tuple[str, ...] = ()
+    ports: Mapping[str, str] = field(default_factory=dict)  # container port -> host port
+    ready: services.Probe | None = None
+
+    @property
+    def source(self) -> str:
+        return f"{self.exercise}:{self.image}"
+
+    @property
+    def container_name(self) -> str:
+        """Its container's name: ``name:`` or ``<exercise>-<step>``."""
+        return self.container or f"{self.exercise}-{self.name}"
+
+
+def start(rt: Runtime, step: ServiceStep, network: str | None) -> None:
+    """Start a service container and wait until it is ready."""
+    image_id = image_record(rt, step.source, step.task)["image_id"]
+    services.start(rt.engine, image_id, services.Service(
+        name=step.container_name, task=step.task, command=step.command, env=step.env,
+        network=network, aliases=step.aliases, ports=step.ports, probe=step.ready), progress)
+
+
+def stop(rt: Runtime, step: ServiceStep) -> None:
+    """Remove a service container at the end of doit's run (also after failure or Ctrl-C)."""
+    services.stop(rt.engine, step.container_name, step.task, progress)
+
+
+class Service(Kind[ServiceStep]):
+    name = "service"
+    keyword = Key("run", "string", "the image step whose result runs", required=True)
+    keys = SHARED_KEYS + (
+        Key("name", "string", "the container's name (default <exercise>-<step>)"),
+        Key("aliases", "strings", "its names on the network"),
+        Key("ports", "mapping", "container port: host port, published on 127.0.0.1 only"),
+        READY)
+    summary = "start a service container (detach: true), removed when the run ends"
+    misplaced = {"expect": ("a service (detach: true) has no 'expect'.",
+                            "Check it with 'ready:' or with a later step."),
+                 "timeout": ("a service (detach: true) has no 'timeout'.",
+                             "It runs until the run ends; bound its start with "
+                             "'ready: {timeout: N}'.")}
+
+    def selects(self, node: Mapping[str, Any]) -> bool:
+        return node.get("detach") is True
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ServiceStep:
+        ready = None
+        r = f.sub("ready", tuple(k.name for k in READY.keys))
+        if r is not None:
+            if not r.node.get("log") and not r.node.get("http"):
+                raise SpecError(f.where("ready"), "a readiness probe needs 'log' or 'http'.")
+            ready = services.Probe(log=r.regex("log"), http=r.text("http"),
+                                   timeout=r.positive("timeout") or 60)
+        if "aliases" in f.node and "network" not in f.node:
+            raise SpecError(f.where("aliases"), "aliases name a container on a network.",
+                            "Add 'network:' (a network step of this exercise).")
+        ports = f.mapping("ports")
+        for container_port, host_port in ports.items():
+            if not container_port.split("/")[0].isdigit() or not host_port.isdigit():
+                raise SpecError(f.where("ports"), f"'{container_port}: {host_port}' is not "
+                                "'container port: host port' with numbers.")
+        return ServiceStep(**common, image=f.required("run"), command=f.command("command"),
+                           env=f.mapping("env"), network=f.text("network"),
+                           container=f.text("name"), aliases=f.texts("aliases"), ports=ports,
+                           ready=ready)
+
+    def local_refs(self, step: ServiceStep) -> list[LocalRef]:
+        return container_refs(step.image, step.network)
+
+    def ephemeral(self, step: ServiceStep) -> str:
+        return "a service is a live system: started, checked and removed in every run"
+
+    def task(self, step: ServiceStep, ctx: TaskContext) -> dict[str, Any]:
+        network = getattr(ctx.step(step.network), "network") if step.network else None
+        return {"actions": [action(start, ctx.rt, step, network)],
+                "teardown": [action(stop, ctx.rt, step)]}

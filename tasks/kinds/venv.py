@@ -1,0 +1,146 @@
+"""``venv:``: a virtual environment made from a spec (requirements.txt, environment.yml) or a lock.
+
+It is made from scratch when its spec (or source lock), its interpreter's version or its
+exported lock changes, or its folder is gone. One made from another step's lock must have the
+same ``pip freeze`` as that step (Maggie and John). The record is written last, so a
+creation that was interrupted is never taken as done.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..digests import text_sha256
+from ..errors import RecordMissing, SpecError, VenvError
+from ..graph import records
+from ..spec import envspec
+from ..spec.fields import Fields
+from ..spec.model import Exercise, LocalRef, Role, Step
+from ..venvs import envs
+from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .base import Key, Kind, Makes, TaskContext
+from .runtime import Runtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class VenvStep(Step):
+    """A virtual environment; exactly one of ``spec`` and ``from_lock`` is set."""
+
+    kind: ClassVar[str] = "venv"
+    path: Path
+    spec: Path | None
+    from_lock: str | None  # name of another venv step of this exercise
+    lock: Path  # the exported lock: a target
+    python: str
+
+
+def inputs(step: VenvStep, source: VenvStep | None) -> str:
+    """Digest of what the environment is made from: the spec file, or the source's lock."""
+    origin = step.spec if step.spec is not None else source.lock if source else None
+    if origin is None or not origin.is_file():
+        raise RecordMissing(f"{step.task}: {origin} is missing; run the step that makes it.")
+    return text_sha256(origin.read_text(encoding="utf-8"))
+
+
+def uptodate(rt: Runtime, step: VenvStep, source: VenvStep | None) -> Verdict:
+    """Up to date iff spec (or source lock), interpreter and lock are as recorded, and the
+    environment is still there."""
+    record = records.read(rt.record_path(step.task))
+    if record is None:
+        return stale("it has no record (never ran, or its last run failed)")
+    if not (step.path / "bin" / "python").exists():
+        return stale(f"the environment {step.path} is gone")
+    if not step.lock.is_file():
+        return stale(f"its lock {step.lock} is gone")
+    origin = step.spec.name if step.spec else f"{source.task if source else '?'}'s lock"
+    if record.get("inputs") != inputs(step, source):
+        return stale(f"{origin} changed")
+    python = envs.interpreter_version(step.python)
+    if record.get("python") != python:
+        return stale(f"'{step.python}' is now Python {python}, not {record.get('python')}")
+    if record.get("lock") != text_sha256(step.lock.read_text(encoding="utf-8")):
+        return stale(f"its lock {step.lock.name} was edited")
+    return fresh(f"{origin}, Python {python} and the lock as recorded")
+
+
+def run(rt: Runtime, step: VenvStep, source: VenvStep | None) -> None:
+    """Make the environment from scratch, install, export (or check) the lock, record."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        python = envs.interpreter_version(step.python)
+        digest = inputs(step, source)
+        if step.spec is not None:
+            spec = envspec.load(step.spec)
+            if spec.python and not (python + ".").startswith(spec.python + "."):
+                raise VenvError(f"{step.task}: {step.spec.name} asks for python {spec.python} "
+                                f"but '{step.python}' is {python}. Set 'python:' in the step to "
+                                f"a python{spec.python} interpreter.")
+            envs.create(step.path, step.python, progress)
+            lock_text = envs.install_spec(step.path, spec, progress)
+        else:
+            assert source is not None
+            envs.create(step.path, step.python, progress)
+            envs.install_lock(step.path, source.lock, progress)
+            lock_text = source.lock.read_text(encoding="utf-8")
+        frozen = envs.freeze(step.path)
+        if source is not None:
+            expected = (records.read(rt.record_path(source.task)) or {}).get("freeze")
+            if frozen != expected:
+                raise VenvError(f"{step.task}: the environment made from {source.task}'s lock "
+                                f"differs from it.\n--- {source.task} ---\n{expected}--- "
+                                f"{step.task} ---\n{frozen}")
+            progress(f"same pip freeze as {source.task}: {len(frozen.splitlines())} package(s)")
+        records.write_text(step.lock, lock_text)
+        recording.data = {"python": python, "inputs": digest, "lock": text_sha256(lock_text),
+                          "freeze": frozen}
+        for line in frozen.splitlines():
+            progress(f"  {line}")
+
+
+def source_of(exercise: Exercise, step: VenvStep) -> VenvStep | None:
+    """The venv step whose lock ``step`` is made from, if any."""
+    source = exercise.steps.get(step.from_lock) if step.from_lock else None
+    return source if isinstance(source, VenvStep) else None
+
+
+class Venv(Kind[VenvStep]):
+    name = "venv"
+    keyword = Key("venv", "string", "the environment's folder", required=True)
+    keys = (Key("spec", "string", "requirements.txt or environment.yml it is made from"),
+            Key("from_lock", "string", "a venv step whose lock it installs exactly"),
+            Key("lock", "string", "the exported lock (default: <venv folder>.lock)"),
+            Key("python", "string", "the interpreter (default python3)"))
+    provides: ClassVar[frozenset[Role]] = frozenset({"lock"})
+    summary = "a virtual environment from a spec or a lock (virtualenv)"
+    lock_fields = ("lock",)
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> VenvStep:
+        if ("spec" in f.node) == ("from_lock" in f.node):
+            raise SpecError(f.where("venv"), "a venv step needs either 'spec:' "
+                            "(requirements.txt or environment.yml) or 'from_lock:' (another "
+                            "venv step), not both or neither.")
+        spec_file = f.path("spec", f.required("spec"), folder) if "spec" in f.node else None
+        if spec_file is not None:
+            if not spec_file.is_file():
+                raise SpecError(f.where("spec"), f"no file {spec_file}.")
+            envspec.load(spec_file)  # its errors are spec errors too: report them now
+        path = f.path("venv", f.required("venv"), folder)
+        lock = f.text("lock")
+        return VenvStep(**common, path=path, spec=spec_file, from_lock=f.text("from_lock"),
+                        lock=f.path("lock", lock, folder) if lock else path.with_name(
+                            path.name + ".lock"),
+                        python=f.text("python") or "python3")
+
+    def local_refs(self, step: VenvStep) -> list[LocalRef]:
+        return [LocalRef("from_lock", step.from_lock, "lock")] if step.from_lock else []
+
+    def makes(self, step: VenvStep, exercise: Exercise) -> Makes:
+        return Makes(files=(step.lock,))
+
+    def task(self, step: VenvStep, ctx: TaskContext) -> dict[str, Any]:
+        source = source_of(ctx.exercise, step)
+        return {"file_dep": [str(step.spec)] if step.spec is not None else [],
+                "targets": [str(step.lock)],
+                "actions": [action(run, ctx.rt, step, source)],
+                "uptodate": [Check("spec, interpreter, lock and environment", uptodate, ctx.rt,
+                                   step, source)]}

@@ -1,0 +1,81 @@
+"""``wheelhouse:``: the wheels of a venv step's lock, downloaded for offline installs in images.
+
+It is refilled when the lock changes or a wheel in it changed or went missing. A build whose
+context holds the wheelhouse depends on this step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..digests import text_sha256
+from ..graph import records
+from ..spec.fields import Fields
+from ..spec.model import Exercise, LocalRef, Step
+from ..venvs import wheelhouse
+from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .base import Key, Kind, Makes, TaskContext
+from .runtime import Runtime
+from .venv import VenvStep
+
+
+@dataclass(frozen=True, kw_only=True)
+class WheelhouseStep(Step):
+    """A folder of wheels downloaded for a venv step's lock."""
+
+    kind: ClassVar[str] = "wheelhouse"
+    folder: Path
+    from_lock: str  # name of a venv step of this exercise
+
+
+def uptodate(rt: Runtime, step: WheelhouseStep, source: VenvStep) -> Verdict:
+    """Up to date iff made from the same lock and every wheel is still there, unchanged."""
+    record = records.read(rt.record_path(step.task))
+    if record is None:
+        return stale("it has no record (never ran, or its last run failed)")
+    if not step.folder.is_dir():
+        return stale(f"{step.folder} is gone")
+    if not source.lock.is_file():
+        return stale(f"the lock {source.lock} is gone")
+    if record.get("lock") != text_sha256(source.lock.read_text(encoding="utf-8")):
+        return stale(f"{source.task}'s lock changed")
+    if record.get("files") != wheelhouse.contents(step.folder):
+        return stale(f"a wheel in {step.folder} changed or went missing")
+    return fresh(f"{source.task}'s lock and every wheel as recorded")
+
+
+def run(rt: Runtime, step: WheelhouseStep, source: VenvStep) -> None:
+    """Download the wheels of the source environment's lock (with the pip to install them)."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        files = wheelhouse.fill_wheelhouse(step.folder, source.lock, source.path, progress)
+        progress(f"{len(files)} file(s) in {step.folder}")
+        recording.data = {"files": files,
+                          "lock": text_sha256(source.lock.read_text(encoding="utf-8"))}
+
+
+class Wheelhouse(Kind[WheelhouseStep]):
+    name = "wheelhouse"
+    keyword = Key("wheelhouse", "string", "the folder to fill (inside a build context)",
+                  required=True)
+    keys = (Key("from_lock", "string", "the venv step whose lock is downloaded",
+                required=True),)
+    summary = "download a venv step's locked wheels for offline installs (pip download)"
+    lock_fields = ("lock",)
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> WheelhouseStep:
+        return WheelhouseStep(**common,
+                              folder=f.path("wheelhouse", f.required("wheelhouse"), folder),
+                              from_lock=f.required("from_lock"))
+
+    def local_refs(self, step: WheelhouseStep) -> list[LocalRef]:
+        return [LocalRef("from_lock", step.from_lock, "lock")]
+
+    def makes(self, step: WheelhouseStep, exercise: Exercise) -> Makes:
+        return Makes(files=(step.folder,))
+
+    def task(self, step: WheelhouseStep, ctx: TaskContext) -> dict[str, Any]:
+        source = ctx.step(step.from_lock)
+        assert isinstance(source, VenvStep)
+        return {"actions": [action(run, ctx.rt, step, source)],
+                "uptodate": [Check("source lock and wheels", uptodate, ctx.rt, step, source)]}

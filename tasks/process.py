@@ -1,0 +1,110 @@
+"""What a doit process that runs tasks sets up: SIGTERM handling and the run lock.
+
+``dodo.py`` calls ``prepare`` explicitly; importing this module (or loading a project in a
+test) changes nothing in the process. Commands that only read (list, info, help, ...) get
+neither: they take no lock and walk no /proc.
+
+- SIGTERM (a CI timeout, ``docker stop``, ``kill``) ends a run as Ctrl-C does: by default it
+  kills Python at once, so doit would save nothing of the tasks that finished and services
+  would stay up. As a KeyboardInterrupt it goes through doit's ``finally``.
+- One run at a time per project copy: two doit runs on one tree would build, push and write
+  records at once. The first run takes ``<state>/run.lock`` (an flock: the kernel drops it
+  when the process ends, even on SIGKILL, so a killed run never leaves a stale lock); a second
+  one says who holds it and waits.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+#: doit commands that run no task and write nothing.
+READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
+#: doit commands that run tasks or write doit's database.
+WRITING = frozenset({"run", "clean", "forget", "ignore", "reset-dep", "strace", "auto"})
+_held: list[IO[str]] = []  # keeps the lock's file open for the life of the process
+
+
+def command_of(argv: Sequence[str]) -> str:
+    """The doit command in ``argv`` (``run`` when none is named)."""
+    for arg in argv[1:]:
+        if not arg.startswith("-"):
+            return arg if arg in READ_ONLY or arg in WRITING else "run"
+    return "run"
+
+
+def prepare(state: Path, argv: Sequence[str] = sys.argv) -> None:
+    """Set up a doit process that will run tasks; do nothing for read-only commands."""
+    if command_of(argv) in READ_ONLY:
+        return
+    terminate_like_ctrl_c()
+    hold(state, argv)
+
+
+def terminate_like_ctrl_c() -> None:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread, as Ctrl-C does."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough
+    # Ctrl-C reaches the whole foreground group; a SIGTERM only doit. Pass it on to the
+    # recipes doit is waiting for (same session; the registry has its own), or doit would
+    # wait for them to end before it can save and tear down.
+    for pid in descendants(os.getpid()):
+        try:
+            if os.getsid(pid) == os.getsid(0):
+                os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def descendants(root: int) -> list[int]:
+    """Pids of the processes below ``root``, read from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def hold(state: Path, argv: Sequence[str] = sys.argv) -> bool:
+    """Take the run lock unless the command only reads; wait, saying so, if another has it.
+
+    Returns True if this process now holds the lock.
+    """
+    if command_of(argv) in READ_ONLY or _held:
+        return bool(_held)
+    state.mkdir(parents=True, exist_ok=True)
+    handle = open(state / "run.lock", "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        sys.stderr.write(f"ac295: another run (pid {holder}) holds {state / 'run.lock'}; "
+                         "waiting for it to finish...\n")
+        sys.stderr.flush()
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _held.append(handle)
+    return True

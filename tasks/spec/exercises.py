@@ -1,0 +1,179 @@
+"""Exercise specs: ``exercises/<name>/exercise.yml`` parsed once into frozen, typed steps.
+
+Everything a user can get wrong in one file is caught here, before any task runs: unknown keys
+(with a "did you mean"), wrong types, unknown variables, missing files and references to no
+step, or to a step that provides no such thing. Each error names the file, the line and the
+key (see ``tasks.errors.SpecError``). Which keys a step may have, and how its values are read,
+is each step kind's business: the kinds come in as a table (``tasks.kinds.REGISTRY``), so this
+module knows no kind by name. References across exercises and cycles are the graph's
+(``tasks.graph.edges.check``).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol
+
+from ..errors import SpecError, Where, did_you_mean
+from . import yamlsrc
+from .config import Config
+from .fields import Fields
+from .model import Exercise, LocalRef, Role, Step
+
+SPEC_FILE = "exercise.yml"
+#: doit's own commands: a top-level task of that name could never be run.
+DOIT_COMMANDS = frozenset({"run", "list", "clean", "info", "help", "forget", "ignore", "auto",
+                           "strace", "dumpdb", "reset-dep", "tabcompletion"})
+#: Top-level tasks and commands the project defines itself.
+PROJECT_TASKS = frozenset({"registry_start", "registry_stop", "lock", "verify"})
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class KeyLike(Protocol):
+    name: str
+
+
+class KindLike(Protocol):
+    """What the parser needs of a step kind (``tasks.kinds.base.Kind`` fills it)."""
+
+    name: str
+    keyword: KeyLike
+    keys: tuple[KeyLike, ...]
+    provides: frozenset[Role]
+    misplaced: Mapping[str, tuple[str, str]]
+
+    def selects(self, node: Mapping[str, Any]) -> bool: ...
+
+    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> Step: ...
+
+    def local_refs(self, step: Step) -> list[LocalRef]: ...
+
+
+class KindTable(Protocol):
+    """The table of kinds (``tasks.kinds.base.Registry`` fills it)."""
+
+    @property
+    def keywords(self) -> tuple[str, ...]: ...
+
+    def with_keyword(self, keyword: str) -> list[Any]: ...
+
+    def of(self, step: Step) -> Any: ...
+
+    def __iter__(self) -> Any: ...
+
+
+def exercise_files(root: Path) -> list[Path]:
+    """Every ``exercises/*/exercise.yml`` of a project, sorted by exercise name."""
+    return sorted((root / "exercises").glob(f"*/{SPEC_FILE}"), key=lambda p: p.parent.name)
+
+
+def load_project(config: Config, kinds: KindTable) -> list[Exercise]:
+    """Load every ``exercises/*/exercise.yml``.
+
+    Raises:
+        SpecError: the first problem found, with file, line and key.
+    """
+    return [load_exercise(path, config, kinds) for path in exercise_files(config.root)]
+
+
+def load_exercise(path: Path, config: Config, kinds: KindTable) -> Exercise:
+    """Parse one exercise.yml. References inside the exercise are checked here too."""
+    name = path.parent.name
+    data = yamlsrc.load(path)
+    if not isinstance(data, yamlsrc.LDict):
+        raise SpecError(Where(path, 1), "an exercise must be a mapping with 'doc' and 'steps'.")
+    if not _NAME.match(name) or name in DOIT_COMMANDS or name in PROJECT_TASKS:
+        raise SpecError(Where(path, 1), f"the folder name '{name}' cannot be a doit task name.",
+                        "Rename the folder: letters, digits, '_', '.', '-', and not a doit "
+                        "command (run, list, clean, info, ...).")
+    top = Fields(data, path, "", config.variables)
+    top.reject_unknown(("doc", "steps"))
+    doc = top.required("doc")
+    steps_node = top.value("steps", dict, required=True)
+    if not steps_node:
+        raise SpecError(top.where("steps"), "an exercise needs steps.")
+    steps: dict[str, Step] = {}
+    for step_name, node in steps_node.items():
+        where = Where(path, steps_node.line_of(step_name), f"steps.{step_name}")
+        if not _NAME.match(step_name):
+            raise SpecError(where, f"bad step name '{step_name}'.",
+                            "Use letters, digits, '_', '.', '-'.")
+        if not isinstance(node, yamlsrc.LDict):
+            raise SpecError(where, "a step must be a mapping with one of the keys "
+                            + ", ".join(kinds.keywords) + ".")
+        try:
+            steps[step_name] = _parse_step(name, step_name, node, path, config.variables, kinds)
+        except (OSError, ValueError) as err:  # a path the OS refuses (too long, a NUL, ...)
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            raise SpecError(where, f"a path in this step cannot be used: {reason}.",
+                            "Name a plain path inside the exercise folder.") from None
+    exercise = Exercise(name=name, doc=doc, folder=path.parent, file=path, steps=steps)
+    _check_local_refs(exercise, kinds)
+    return exercise
+
+
+def select(node: Mapping[str, Any], f: Fields, kinds: KindTable) -> Any:
+    """The kind that takes a step's mapping: the one keyword it holds that is no other key.
+
+    ``network:`` is a kind's keyword and also a key of ``run:``; a mapping with both is a run.
+    Kinds that share a keyword (``run:``: a one-shot run or a service) choose by ``selects``.
+    """
+    present = [k for k in kinds.keywords if k in node]
+    fitting = [k for k in present
+               if all(other == k or any(other in {key.name for key in kind.keys}
+                                        for kind in kinds.with_keyword(k))
+                      for other in present)]
+    if len(fitting) != 1:
+        allowed = {key.name for kind in kinds for key in (*kind.keys, kind.keyword)}
+        unknown = [k for k in node if k not in allowed and k not in ("doc", "after")]
+        if unknown and not present:
+            raise SpecError(f.where(unknown[0]), f"unknown key '{unknown[0]}'.",
+                            did_you_mean(unknown[0], kinds.keywords))
+        found = " and ".join(f"'{k}'" for k in present) if present else "none"
+        raise SpecError(Where(f.file, f.node.line, f.prefix), "a step needs exactly one kind, "
+                        f"found {found}.", "Each step has exactly one of: "
+                        + ", ".join(kinds.keywords) + ".")
+    candidates = kinds.with_keyword(fitting[0])
+    return next((kind for kind in candidates if kind.selects(node)), candidates[-1])
+
+
+def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
+                variables: Mapping[str, str], kinds: KindTable) -> Step:
+    f = Fields(node, path, f"steps.{name}", variables)
+    kind = select(node, f, kinds)
+    for key in node:
+        if key in kind.misplaced:
+            problem, hint = kind.misplaced[key]
+            raise SpecError(f.where(key), problem, hint)
+    f.reject_unknown(tuple(k.name for k in (kind.keyword, *kind.keys)) + ("doc", "after"))
+    common: dict[str, Any] = dict(
+        exercise=exercise, name=name, where=Where(path, node.line, f.prefix),
+        lines=dict(node.key_lines), doc=f.text("doc") or "",
+        after=tuple(a if ":" in a else f"{exercise}:{a}" for a in f.texts("after")))
+    return kind.parse(f, common, path.parent)
+
+
+def providers(exercise: Exercise, role: Role, kinds: KindTable) -> Iterable[str]:
+    """The names of the exercise's steps that provide ``role`` (an image, a network, a lock)."""
+    return [n for n, s in exercise.steps.items() if role in kinds.of(s).provides]
+
+
+_WHAT = {"image": "image", "network": "network", "lock": "lock"}
+
+
+def _check_local_refs(exercise: Exercise, kinds: KindTable) -> None:
+    for step in exercise.steps.values():
+        for ref in kinds.of(step).local_refs(step):
+            target = exercise.steps.get(ref.step)
+            fitting = providers(exercise, ref.role, kinds)
+            if target is None:
+                hint = did_you_mean(ref.step, fitting) if fitting else \
+                    f"This exercise has no step that makes a {_WHAT[ref.role]}."
+                raise SpecError(step.at(ref.key), f"no step '{ref.step}' in this exercise.",
+                                hint)
+            if ref.role not in kinds.of(target).provides:
+                makers = sorted(k.name for k in kinds if ref.role in k.provides)
+                raise SpecError(step.at(ref.key), f"step '{ref.step}' is a '{target.kind}' step, "
+                                f"which makes no {_WHAT[ref.role]}.",
+                                f"Refer to a {' or '.join(makers)} step"
+                                + (f" ({', '.join(fitting)})." if fitting else "."))

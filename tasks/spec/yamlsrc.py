@@ -1,0 +1,105 @@
+"""Read YAML while keeping the line of every mapping key, so errors can name file:line and key.
+
+``yaml.safe_load`` forgets where things came from; this loader builds plain ``dict``/``list``
+subclasses that remember the line of the node and of each key. Only the safe constructors are
+used (no arbitrary Python objects), and duplicate keys are an error instead of "last one wins".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import SpecError, Where
+
+
+class LDict(dict):
+    """A mapping from YAML that knows its own line and each key's line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.key_lines: dict[str, int] = {}
+
+    def line_of(self, key: str) -> int:
+        """Line of ``key`` if present, else the mapping's own line."""
+        return self.key_lines.get(key, self.line)
+
+
+class LList(list):
+    """A sequence from YAML that knows its own line and each item's line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.item_lines: list[int] = []
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences carry line numbers."""
+
+    source: Path
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:
+    loader.flatten_mapping(node)
+    result = LDict()
+    result.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = str(key)  # `ports: {8082: 8082}`: YAML reads the key as a number
+        if not isinstance(key, str):
+            raise SpecError(Where(loader.source, line, str(key)), "keys must be strings.")
+        if key in result:
+            raise SpecError(Where(loader.source, line, key),
+                            f"duplicate key '{key}' (first on line {result.key_lines[key]}).")
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LList:
+    result = LList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load(path: Path) -> Any:
+    """Parse one YAML file into LDict/LList/scalars.
+
+    Raises:
+        SpecError: the file is missing, unreadable or not valid YAML (with the line of the fault).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(Where(path, 0), f"cannot read the file: {err.strerror}.") from None
+    except UnicodeDecodeError:
+        raise SpecError(Where(path, 0), "the file is not UTF-8 text.") from None
+    try:
+        loader = _Loader(text)  # the reader rejects unprintable characters right here
+    except yaml.reader.ReaderError as err:
+        line = text[:err.position].count("\n") + 1
+        raise SpecError(Where(path, line), f"not valid YAML: character {err.character!r} "
+                        "is not allowed in a YAML file.") from None
+    loader.source = path
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else 0
+        problem = " ".join(str(err.problem or err).split())  # one paragraph
+        raise SpecError(Where(path, line), f"not valid YAML: {problem}.") from None
+    except yaml.YAMLError as err:
+        raise SpecError(Where(path, 0), f"not valid YAML: {' '.join(str(err).split())}."
+                        ) from None
+    finally:
+        loader.dispose()

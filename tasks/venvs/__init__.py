@@ -1,0 +1,1 @@
+"""Virtual environments (virtualenv's API, the environment's own pip) and wheelhouses."""

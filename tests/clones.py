@@ -1,0 +1,90 @@
+"""Copies of the project on the real engine and registry, for integration and reliability tests.
+
+A copy lives in a temporary folder with its own state folder, registry port, hub user and name
+prefix, and runs the README's main command (``script/doit``) there. Nothing is faked.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+REPO = Path(__file__).resolve().parents[1]
+_IGNORE = shutil.ignore_patterns(".venv", ".ac295", ".git", "__pycache__", ".pytest_cache")
+
+
+@dataclass
+class Run:
+    """One `script/doit` invocation: exit code, output, and which tasks ran or were skipped."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    executed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Project:
+    """A copy of the project with its own state, registry port and hub user."""
+
+    root: Path
+    env: dict[str, str]
+    registry: str
+    hub_user: str
+    prefix: str = ""
+    demo2_port: int = 8082
+
+    def doit(self, *args: str, check: bool = True, timeout: float = 900) -> Run:
+        proc = subprocess.run([str(self.root / "script/doit"), *args], cwd=self.root,
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
+        run = Run(proc.returncode, proc.stdout, proc.stderr,
+                  executed=re.findall(r"^\.  (\S+)$", proc.stdout, re.M),
+                  skipped=re.findall(r"^-- (\S+)$", proc.stdout, re.M))
+        if check and proc.returncode != 0:
+            raise AssertionError(f"script/doit {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return run
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".ac295"
+
+    def registry_uploads(self) -> int:
+        """Blob uploads the copy's registry has accepted, from its access log."""
+        log = self.state / "registry" / "registry.log"
+        if not log.exists():
+            return 0
+        return len(re.findall(r'"POST /v2/\S+/blobs/uploads/ HTTP', log.read_text()))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the working tree (not .venv, state or .git); share the repo's .venv by a link."""
+    shutil.copytree(REPO, dest, ignore=_IGNORE, symlinks=True)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    return dest
+
+
+def leftovers(engine: docker.DockerClient, proj: Project, task: str | None = None) -> list:
+    """Containers this project copy made (for ``task``, or any) that still exist."""
+    label = f"org.ac295.project={proj.state.resolve()}"
+    found = engine.containers.list(all=True, filters={"label": label})
+    return [c for c in found if task is None or c.labels.get("org.ac295.task") == task]
+
+
+def networks_left(engine: docker.DockerClient, proj: Project) -> list:
+    """Networks this project copy made that still exist."""
+    label = f"org.ac295.project={proj.state.resolve()}"
+    return engine.networks.list(filters={"label": label})

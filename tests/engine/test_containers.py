@@ -1,0 +1,108 @@
+"""One-shot containers and commits against a spec'd fake client: create, wait, always remove."""
+from __future__ import annotations
+
+from unittest import mock
+
+import docker
+import docker.errors
+import pytest
+import requests
+from docker.models.containers import Container, ContainerCollection
+
+from helpers import fake_engine as _fake_engine
+from tasks.engine import containers
+from tasks.engine.client import LABEL_PROJECT, LABEL_TASK, Engine
+from tasks.engine.containers import Outcome
+from tasks.errors import EngineError
+
+LABELS = {LABEL_TASK: "ex:question", LABEL_PROJECT: "/p/.ac295"}
+
+
+def run_once(engine: Engine, lines: list[str] | None = None, command=("python3", "/q.py"),
+             timeout: int = 5) -> Outcome:
+    return containers.run_once(engine, "sha256:abc", command, {"WHO": "maggie"}, timeout,
+                               LABELS, "ex:question",
+                               (lines.append if lines is not None else lambda line: None))
+
+
+def fake_engine(container: mock.Mock) -> tuple[Engine, mock.Mock]:
+    engine, client = _fake_engine()
+    client.containers = mock.Mock(spec=ContainerCollection)
+    client.containers.create.return_value = container
+    client.containers.list.return_value = []  # nothing left by an earlier run
+    return engine, client
+
+
+def fake_container(status: int = 0, stdout: bytes = b"", stderr: bytes = b"") -> mock.Mock:
+    container = mock.Mock(spec=Container)
+    container.wait.return_value = {"StatusCode": status}
+    container.logs.side_effect = lambda **kw: stdout if kw["stdout"] else stderr
+    return container
+
+
+def test_run_once_success():
+    container = fake_container(3, b"line 1\nAnswer: 42\n", b"warn\n")
+    engine, client = fake_engine(container)
+    lines: list[str] = []
+    outcome = run_once(engine, lines, timeout=7)
+    assert outcome == Outcome(3, "line 1\nAnswer: 42\n", "warn\n")
+    client.containers.create.assert_called_once_with(
+        "sha256:abc", command=["python3", "/q.py"], environment={"WHO": "maggie"},
+        labels={LABEL_TASK: "ex:question", LABEL_PROJECT: "/p/.ac295"}, detach=True,
+        privileged=False, mem_limit="2g", pids_limit=1024)
+    container.start.assert_called_once_with()
+    container.wait.assert_called_once_with(timeout=7)
+    container.remove.assert_called_once_with(force=True)
+    assert lines == ["line 1", "Answer: 42"]
+
+
+def test_run_once_without_command_uses_the_image_default():
+    engine, client = fake_engine(fake_container())
+    run_once(engine, command=None)
+    assert client.containers.create.call_args.kwargs["command"] is None
+
+
+def test_container_is_removed_when_start_raises():
+    container = fake_container()
+    container.start.side_effect = docker.errors.APIError("cannot start: no such network")
+    engine, _ = fake_engine(container)
+    with pytest.raises(EngineError, match="no such network"):  # translated at the boundary
+        run_once(engine)
+    container.remove.assert_called_once_with(force=True)
+    container.wait.assert_not_called()
+
+
+def test_timeout_is_an_engine_error_and_removes_the_container():
+    container = fake_container()
+    container.wait.side_effect = requests.exceptions.ReadTimeout()
+    engine, _ = fake_engine(container)
+    with pytest.raises(EngineError, match="did not finish within 5 s"):
+        run_once(engine)
+    container.remove.assert_called_once_with(force=True)
+
+
+def test_interrupt_still_removes_the_container():
+    container = fake_container()
+    container.wait.side_effect = KeyboardInterrupt
+    engine, _ = fake_engine(container)
+    with pytest.raises(KeyboardInterrupt):
+        run_once(engine)
+    container.remove.assert_called_once_with(force=True)
+
+
+def test_missing_image_is_an_engine_error():
+    engine, client = fake_engine(fake_container())
+    client.containers.create.side_effect = docker.errors.ImageNotFound("no such image")
+    with pytest.raises(EngineError, match="gone from the engine"):
+        containers.run_once(engine, "sha256:abcdef", None, {}, 5, LABELS, "ex:question",
+                            lambda line: None)
+
+
+def test_containers_left_by_a_killed_run_are_swept_first():
+    engine, client = fake_engine(fake_container())
+    stale = mock.Mock(spec=Container, short_id="abc123")
+    client.containers.list.return_value = [stale]
+    run_once(engine)
+    stale.remove.assert_called_once_with(force=True)
+    filters = client.containers.list.call_args.kwargs["filters"]
+    assert sorted(filters["label"]) == [f"{LABEL_PROJECT}=/p/.ac295", f"{LABEL_TASK}=ex:question"]

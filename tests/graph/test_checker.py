@@ -1,0 +1,52 @@
+"""The stricter file checker: content swaps that keep the mtime are seen; touches are not."""
+from __future__ import annotations
+
+import os
+
+from tasks.graph.checker import StatThenHash
+
+
+def state_of(path):
+    return StatThenHash().get_state(str(path), None)
+
+
+def modified(path, state) -> bool:
+    return StatThenHash().check_modified(str(path), os.stat(path), state)
+
+
+def test_unchanged_file(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    assert not modified(path, state_of(path))
+
+
+def test_equal_mtime_content_swap_is_seen(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    before = os.stat(path)
+    state = state_of(path)
+    path.write_text("xyz")  # same size, same inode
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the old mtime put back
+    assert os.stat(path).st_mtime_ns == before.st_mtime_ns
+    assert modified(path, state)
+
+
+def test_touch_with_same_content_is_not_a_change(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    state = state_of(path)
+    os.utime(path, ns=(1, 1))
+    assert not modified(path, state)
+
+
+def test_state_from_another_checker_counts_as_changed(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    assert modified(path, [1.0, 3, "md5"])
+
+
+def test_get_state_is_none_when_nothing_moved(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    state = state_of(path)
+    assert StatThenHash().get_state(str(path), state) is None

@@ -1,0 +1,236 @@
+"""tasks.graph.edges: who makes which image, which steps a step needs, record vs task deps, cycles."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import helpers
+from helpers import write_project
+from tasks.errors import SpecError
+from tasks.graph import edges
+from tasks.kinds import REGISTRY
+from tasks.spec.model import Exercise, normalize_ref
+
+
+def load(root: Path) -> tuple[dict[str, Exercise], edges.Producers]:
+    exercises = helpers.load(root)
+    return exercises, edges.Producers(list(exercises.values()), REGISTRY)
+
+
+# --- references docker treats as equal ------------------------------------------------------
+
+@pytest.mark.parametrize("ref", ["x", "x:latest", "docker.io/library/x:latest",
+                                 "docker.io/library/x", "index.docker.io/library/x", "library/x"])
+def test_normalize_ref_equal_spellings(ref):
+    assert normalize_ref(ref) == "x:latest"
+
+
+@pytest.mark.parametrize("ref, normal", [
+    ("x:1", "x:1"),
+    ("docker.io/me/x", "me/x:latest"),
+    ("127.0.0.1:5000/x", "127.0.0.1:5000/x:latest"),  # the port is not a tag
+    ("127.0.0.1:5000/me/x:v1", "127.0.0.1:5000/me/x:v1"),
+])
+def test_normalize_ref_keeps_what_differs(ref, normal):
+    assert normalize_ref(ref) == normal
+
+
+def test_producers_are_keyed_by_normalized_refs(tmp_path):
+    exercises, producers = load(write_project(tmp_path, {
+        "exercises/a/exercise.yml": """\
+            doc: a
+            steps:
+              hub: {pull: "docker.io/library/x:latest"}
+              own: {build: ., tag: "{registry}/me/own"}
+            """,
+        "exercises/a/Dockerfile": "FROM scratch\n"}))
+    steps = exercises["a"].steps
+    assert producers.images == {"x:latest": steps["hub"],
+                                "127.0.0.1:5000/me/own:latest": steps["own"]}
+    for spelling in ("x", "x:latest", "docker.io/library/x:latest"):
+        assert producers.images[normalize_ref(spelling)] is steps["hub"]
+    assert producers.pushes == {}
+
+
+# --- a build FROM an image that another exercise makes --------------------------------------
+
+MAKERS = {
+    "build": 'made: {build: ., tag: "me/base"}',
+    "import": 'made: {import: "{state}/rootfs.tar", tag: "me/base:latest"}',
+    "commit": 'src: {pull: "alpine:3"}\n  made: {commit: src, commands: ["ls"], '
+              'tag: "docker.io/me/base"}',
+    "pull": 'made: {pull: "docker.io/me/base:latest"}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MAKERS))
+def test_build_from_an_image_made_in_another_exercise(tmp_path, kind):
+    exercises, producers = load(write_project(tmp_path, {
+        "exercises/maker/exercise.yml": f"doc: m\nsteps:\n  {MAKERS[kind]}\n",
+        "exercises/maker/Dockerfile": "FROM scratch\n",
+        "exercises/user/exercise.yml": 'doc: u\nsteps:\n  app: {build: ., tag: "me/app:1"}\n',
+        "exercises/user/Dockerfile": "FROM docker.io/me/base:latest AS stage\nRUN ls\n"}))
+    made = exercises["maker"].steps["made"]
+    app = exercises["user"].steps["app"]
+    assert made.kind == kind
+    assert producers.of_reads(app) == [made]
+    assert edges.needs(app, exercises["user"], producers) == [made]
+    assert edges.split(app, exercises["user"], producers) == ([made], [])
+
+
+def test_build_from_an_image_no_step_makes_has_no_edge(tmp_path):
+    exercises, producers = load(write_project(tmp_path, {
+        "exercises/a/exercise.yml": 'doc: a\nsteps:\n  app: {build: ., tag: "me/app:1"}\n',
+        "exercises/a/Dockerfile": "FROM python:3.11-slim\n"}))
+    app = exercises["a"].steps["app"]
+    assert app.bases == ("python:3.11-slim",)
+    assert producers.of_reads(app) == []
+    assert edges.needs(app, exercises["a"], producers) == []
+
+
+# --- a pull of a reference that a push step pushes ------------------------------------------
+
+def test_pull_depends_on_the_push_of_its_reference(tmp_path):
+    exercises, producers = load(write_project(tmp_path, {
+        "exercises/upstream/exercise.yml": """\
+            doc: instructor
+            steps:
+              image: {build: ., tag: "{registry}/prof/l2"}
+              push: {push: image}
+              again: {push: image, tag: "{registry}/prof/l2:v2"}
+            """,
+        "exercises/upstream/Dockerfile": "FROM scratch\n",
+        "exercises/student/exercise.yml": """\
+            doc: student
+            steps:
+              latest: {pull: "{registry}/prof/l2:latest"}
+              v2: {pull: "{registry}/prof/l2:v2"}
+              other: {pull: "{registry}/prof/l2:v3"}
+            """}))
+    up, student = exercises["upstream"].steps, exercises["student"]
+    assert producers.pushes == {"127.0.0.1:5000/prof/l2:latest": up["push"],
+                                "127.0.0.1:5000/prof/l2:v2": up["again"]}
+    # The pull needs the push (the registry must have it), not the build of the same tag.
+    assert edges.needs(student.steps["latest"], student, producers) == [up["push"]]
+    assert edges.split(student.steps["latest"], student, producers) == ([up["push"]], [])
+    assert producers.of_reads(student.steps["v2"]) == [up["again"]]
+    assert producers.of_reads(student.steps["other"]) == []
+    assert producers.of_reads(up["image"]) == []  # only pull steps
+
+
+# --- records (file_dep) versus ephemeral steps (task_dep) -----------------------------------
+
+def test_split_puts_ephemeral_needs_in_task_deps(tmp_path):
+    exercises, producers = load(write_project(tmp_path, {
+        "exercises/ex/exercise.yml": """\
+            doc: services
+            steps:
+              img: {build: ., tag: "me/img:1"}
+              net: {network: hello}
+              svc: {run: img, detach: true, network: net, ready: {log: up}}
+              probe: {run: img, network: net, after: [svc]}
+              check: {sh: "curl localhost", after: [svc]}
+              push: {push: img, after: [probe]}
+            """,
+        "exercises/ex/Dockerfile": "FROM scratch\n"}))
+    ex = exercises["ex"]
+    s = ex.steps
+    assert edges.split(s["svc"], ex, producers) == ([s["img"]], ["ex:net"])
+    # `after:` entries come first, then the ephemeral steps the step uses.
+    assert edges.split(s["probe"], ex, producers) == ([s["img"]], ["ex:svc", "ex:net"])
+    assert edges.split(s["check"], ex, producers) == ([], ["ex:svc"])
+    # A non-ephemeral `after:` is ordering only: a task dep, never a record.
+    assert edges.split(s["push"], ex, producers) == ([s["img"]], ["ex:probe"])
+    assert edges.split(s["net"], ex, producers) == ([], [])
+
+
+# --- cycles ----------------------------------------------------------------------------------
+
+def test_cycle_through_pull_push_and_build_edges(tmp_path):
+    # a:image FROM b's image; b:image FROM what b:pulled pulls; that is what a:push pushes.
+    root = write_project(tmp_path, {
+        "exercises/a/exercise.yml": """\
+            doc: a
+            steps:
+              image: {build: ., tag: "{registry}/x/a:1"}
+              push: {push: image, tag: "{registry}/x/pushed:1"}
+            """,
+        "exercises/a/Dockerfile": "FROM 127.0.0.1:5000/x/b:1\n",
+        "exercises/b/exercise.yml": """\
+            doc: b
+            steps:
+              pulled: {pull: "{registry}/x/pushed:1"}
+              image: {build: ., tag: "{registry}/x/b:1"}
+            """,
+        "exercises/b/Dockerfile": "FROM 127.0.0.1:5000/x/pushed:1\n"})
+    with pytest.raises(SpecError) as info:
+        load(root)
+    err = info.value
+    assert "cycle" in str(err)
+    for task in ("a:image", "a:push", "b:pulled", "b:image"):
+        assert task in str(err)
+    assert err.where.file in {root.resolve() / "exercises" / e / "exercise.yml"
+                              for e in ("a", "b")}
+    assert err.where.key in {"steps.image", "steps.push", "steps.pulled"}
+
+
+def test_same_project_without_the_closing_edge_loads(tmp_path):
+    # Control for the cycle test: pushing under another tag breaks the loop.
+    root = write_project(tmp_path, {
+        "exercises/a/exercise.yml": """\
+            doc: a
+            steps:
+              image: {build: ., tag: "{registry}/x/a:1"}
+              push: {push: image, tag: "{registry}/x/elsewhere:1"}
+            """,
+        "exercises/a/Dockerfile": "FROM 127.0.0.1:5000/x/b:1\n",
+        "exercises/b/exercise.yml": """\
+            doc: b
+            steps:
+              pulled: {pull: "{registry}/x/pushed:1"}
+              image: {build: ., tag: "{registry}/x/b:1"}
+            """,
+        "exercises/b/Dockerfile": "FROM 127.0.0.1:5000/x/pushed:1\n"})
+    exercises, producers = load(root)
+    b = exercises["b"]
+    assert producers.of_reads(b.steps["pulled"]) == []
+    assert producers.of_reads(b.steps["image"]) == [b.steps["pulled"]]
+
+
+# --- recipes whose deps name another step's record or target ---------------------------------
+
+def test_recipe_deps_on_a_record_are_an_edge(tmp_path):
+    root = write_project(tmp_path, {
+        "exercises/ex/Dockerfile": "FROM scratch\n",
+        "exercises/ex/exercise.yml": """\
+            doc: d
+            steps:
+              img: {build: ., tag: "me/img:1"}
+              check: {run: img}
+              compare:
+                sh: cat {state}/records/ex/check.json
+                deps: ["{state}/records/ex/check.json"]
+                targets: ["{state}/compare.txt"]
+            """})
+    exercises = list(helpers.load(root).values())
+    producers = edges.Producers(exercises, REGISTRY, (root / ".ac295").resolve())
+    ex = exercises[0]
+    assert edges.needs(ex.steps["compare"], ex, producers) == [ex.steps["check"]]
+    assert edges.needs(ex.steps["compare"], ex, edges.Producers(exercises, REGISTRY)) == []
+
+
+def test_cycle_through_a_recipe_dep_is_a_spec_error(tmp_path):
+    root = write_project(tmp_path, {
+        "exercises/ex/Dockerfile": "FROM scratch\n",
+        "exercises/ex/exercise.yml": """\
+            doc: d
+            steps:
+              img: {build: ., tag: "me/img:1"}
+              data:
+                sh: echo > made.txt
+                deps: ["{state}/records/ex/img.json"]
+                targets: [made.txt]
+            """})
+    with pytest.raises(SpecError, match="cycle: .*ex:data.*ex:img|cycle: .*ex:img.*ex:data"):
+        helpers.load(root)

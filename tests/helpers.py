@@ -1,0 +1,135 @@
+"""Helpers shared by the unit tests: projects on disk, loading and compiling them, fake engines.
+
+Fixtures built on these live in ``tests/conftest.py``; test modules import the plain functions
+from here (``from helpers import write_project``), so each helper is written once.
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import docker
+import pytest
+
+from tasks import project
+from tasks.engine.client import Engine
+from tasks.errors import SpecError, Where
+from tasks.graph import compile as graph
+from tasks.graph import records
+from tasks.kinds import REGISTRY
+from tasks.kinds.base import Registry
+from tasks.kinds.runtime import Runtime
+from tasks.spec import config
+from tasks.spec.config import Config
+from tasks.spec.model import Exercise
+
+DATA = Path(__file__).parent / "data"
+CONFIG = "variables:\n  registry: 127.0.0.1:5000\n"
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+WHERE = Where(Path("/p/exercises/ex/exercise.yml"), 2, "steps")
+
+
+def write_project(root: Path, files: dict[str, str], config_text: str = CONFIG) -> Path:
+    """ac295.yml plus ``files`` (paths relative to the project, text dedented)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "ac295.yml").write_text(config_text)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
+    return config.load(root, environ={} if environ is None else environ)
+
+
+def load(root: Path, environ: dict[str, str] | None = None,
+         kinds: Registry = REGISTRY) -> dict[str, Exercise]:
+    """The project's exercises by name, loaded as dodo.py loads them (cycles checked)."""
+    return {e.name: e for e in project.load_exercises(load_config(root, environ), kinds)}
+
+
+def spec_error(root: Path, environ: dict[str, str] | None = None) -> SpecError:
+    """The SpecError that loading ``root`` raises (the test fails if none)."""
+    with pytest.raises(SpecError) as info:
+        load(root, environ)
+    return info.value
+
+
+def line_of(path: Path, text: str, nth: int = 1) -> int:
+    """1-based line of the nth line of ``path`` holding ``text``."""
+    hits = [n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line]
+    assert len(hits) >= nth, f"{text!r} not in {path}"
+    return hits[nth - 1]
+
+
+class NoEngine:
+    """An Engine factory that fails the test if compilation tries to reach Docker."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> Any:
+        self.calls += 1
+        raise AssertionError("graph compilation must do no I/O")
+
+
+def task_name(task: dict[str, Any]) -> str:
+    return task["basename"] + (f":{task['name']}" if task.get("name") else "")
+
+
+def compile_project(root: Path, environ: dict[str, str] | None = None,
+                    kinds: Registry = REGISTRY,
+                    ) -> tuple[dict[str, dict[str, Any]], list[Exercise], Runtime]:
+    """Every task dict of a project by name, compiled with an engine that must stay unused."""
+    cfg = load_config(root, environ)
+    exercises = project.load_exercises(cfg, kinds)
+    factory = NoEngine()
+    rt = Runtime(cfg, engine=Engine(factory=factory))
+    from tasks.toplevel import project_tasks
+    tasks = list(graph.exercise_tasks(rt, kinds, exercises)) + \
+        list(project_tasks(rt, kinds, exercises))
+    by_name = {task_name(t): t for t in tasks}
+    assert len(by_name) == len(tasks)
+    assert factory.calls == 0
+    return by_name, exercises, rt
+
+
+def fake_client(listing: list[dict[str, Any]] | None = None) -> mock.Mock:
+    """A spec'd Docker client whose low-level API lists ``listing`` as its images."""
+    client = mock.Mock(spec=docker.DockerClient)
+    client.api = mock.create_autospec(docker.APIClient, instance=True)
+    client.api.images.return_value = listing or []
+    return client
+
+
+def fake_engine(listing: list[dict[str, Any]] | None = None, project_dir: str = "/p/.ac295"
+                ) -> tuple[Engine, mock.Mock]:
+    """An Engine on a fake client; returns (engine, client)."""
+    client = fake_client(listing)
+    return Engine(factory=lambda: client, project=project_dir), client
+
+
+def runtime(tmp_path: Path, listing: list[dict[str, Any]] | None = None
+            ) -> tuple[Runtime, mock.Mock]:
+    """A Runtime with records under tmp_path and a fake engine; returns (rt, client.api)."""
+    client = fake_client(listing)
+    cfg = Config(root=tmp_path, state=tmp_path / "state",
+                 variables={"registry": "127.0.0.1:5000"})
+    return Runtime(cfg, engine=Engine(factory=lambda: client)), client.api
+
+
+def record(rt: Runtime, task: str, **data: Any) -> Path:
+    """Write a record for ``task`` as its step would."""
+    path = rt.record_path(task)
+    records.write(path, {"task": task, **data})
+    return path
+
+
+def unwrap(action: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(the function behind an Action tuple, its arguments)."""
+    function, args = action
+    return function.function, args

@@ -1,0 +1,242 @@
+"""Step actions and up-to-date checks, with records under tmp_path and a spec'd fake engine."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import docker
+import docker.errors
+import pytest
+import requests
+from doit.exceptions import TaskFailed
+
+from helpers import DIGEST, WHERE, record, runtime
+from tasks.engine import localregistry, registry
+from tasks.errors import Ac295Error, BuildError, EngineError, RegistryError, translated
+from tasks.kinds import build, commit, pull, push
+from tasks.kinds.actions import Action, Check, Verdict
+from tasks.kinds.build import BuildStep
+from tasks.kinds.commit import CommitStep
+from tasks.kinds.pull import PullStep
+from tasks.kinds.push import PushStep
+from tasks.kinds.runtime import Runtime
+
+
+# --- Action and Check: the one place errors are caught --------------------------------------
+
+@pytest.mark.parametrize("error, words", [
+    (BuildError("building me/app:1 failed: no space left"), "building me/app:1 failed: no space"),
+    (RegistryError("the registry refused access"), "the registry refused access"),
+    (docker.errors.APIError("409 Conflict: name in use"), "409 Conflict: name in use"),
+    (docker.errors.DockerException("Error while fetching server API version"),
+     "Error while fetching server API version"),
+    (requests.ConnectionError("Connection aborted"), "(ConnectionError)"),
+])
+def test_action_turns_our_errors_into_task_failed(error, words):
+    @translated  # library exceptions become ours where the engine layer calls the library
+    def action(*args: Any) -> None:
+        raise error
+
+    result = Action(action)(1, 2)
+    assert isinstance(result, TaskFailed)
+    assert words in result.message and result.traceback == ""
+
+
+@pytest.mark.parametrize("error", [ValueError("bug"), KeyError("image_id"), AssertionError(),
+                                   docker.errors.APIError("untranslated: a bug")])
+def test_action_lets_bugs_through(error):
+    def action() -> None:
+        raise error
+
+    with pytest.raises(type(error)):
+        Action(action)()
+
+
+def test_action_passes_results_and_arguments():
+    assert Action(lambda a, b: {"sum": a + b})(1, 2) == {"sum": 3}
+    assert Action(lambda: None)() is None
+
+
+@pytest.mark.parametrize("error", [Ac295Error("x"), EngineError("gone"), PermissionError("ro")])
+def test_check_says_not_up_to_date_on_errors(error):
+    def check() -> bool:
+        raise error
+
+    wrapped = Check("what it checks", check)
+    assert wrapped() is False
+    assert "cannot be checked" in repr(wrapped) and str(error) in repr(wrapped)
+
+
+def test_check_passes_answers_and_bugs():
+    assert Check("x", lambda: True)() is True
+    assert Check("x", lambda: False)() is False
+    verdict = Check("x", lambda: Verdict(False, "Question.py changed"))
+    assert verdict() is False and repr(verdict) == "x: Question.py changed"
+    with pytest.raises(ZeroDivisionError):
+        Check("x", lambda: 1 / 0)()
+
+
+# --- a runtime with records under tmp_path --------------------------------------------------
+
+PYTHON = {"Id": "sha256:py", "RepoTags": ["python:3.11"]}
+APP = {"Id": "sha256:app", "RepoTags": ["me/app:1"]}
+COMMITTED = {"Id": "sha256:c", "RepoTags": ["me/app:2"]}
+
+
+def build_step(tmp_path: Path) -> BuildStep:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM python:3.11\nCOPY app.py /\n")
+    (context / "app.py").write_text("print('hi')\n")
+    return BuildStep(exercise="ex", name="image", doc="", after=(), where=WHERE, context=context,
+                     dockerfile=context / "Dockerfile", tag="me/app:1", args={},
+                     bases=("python:3.11",))
+
+
+@pytest.mark.parametrize("change, listing, expected", [
+    ({}, [PYTHON, APP], True),
+    (None, [PYTHON, APP], False),
+    ({"inputs_digest": DIGEST}, [PYTHON, APP], False),
+    ({}, [PYTHON], False),  # the image is gone
+    ({}, [PYTHON, {**APP, "RepoTags": []}, {"Id": "sha256:x", "RepoTags": ["me/app:1"]}],
+     False),  # the tag names another image
+    ({}, [{**PYTHON, "Id": "sha256:py2"}, APP], False),  # a new base image
+])
+def test_build_uptodate(tmp_path, change, listing, expected):
+    step = build_step(tmp_path)
+    if change is not None:
+        rt, _ = runtime(tmp_path, [PYTHON, APP])
+        good = build.inputs_digest(step, rt.engine)
+        record(rt, step.task, **{"image_id": "sha256:app", "inputs_digest": good, **change})
+    rt, _ = runtime(tmp_path, listing)
+    assert build.uptodate(rt, step).fresh is expected
+
+
+def test_build_uptodate_sees_an_edit(tmp_path):
+    step = build_step(tmp_path)
+    rt, _ = runtime(tmp_path, [PYTHON, APP])
+    record(rt, step.task, image_id="sha256:app",
+           inputs_digest=build.inputs_digest(step, rt.engine))
+    assert build.uptodate(rt, step).fresh
+    (step.context / "app.py").write_text("print('bye')\n")
+    verdict = build.uptodate(rt, step)
+    assert not verdict.fresh and "inputs changed" in verdict.reason
+
+
+def serve(monkeypatch, answer: str | None) -> list[str]:
+    """Make Runtime.served_digest answer ``answer``; return the references it is asked for."""
+    asked: list[str] = []
+    monkeypatch.setattr(Runtime, "served_digest",
+                        lambda self, ref: asked.append(ref) or answer)
+    return asked
+
+
+PUSH = PushStep(exercise="ex", name="publish", doc="", after=(), where=WHERE, image="image",
+                tag=None)
+REF = "127.0.0.1:5000/me/app:1"
+PUSHED = {"image_id": "sha256:app", "digest": DIGEST}
+
+
+@pytest.mark.parametrize("pushed, image, answer, expected", [
+    (PUSHED, {"image_id": "sha256:app"}, DIGEST, True),
+    (None, {"image_id": "sha256:app"}, DIGEST, False),
+    (PUSHED, None, DIGEST, False),
+    (PUSHED, {"image_id": "sha256:new"}, DIGEST, False),
+    (PUSHED, {"image_id": "sha256:app"}, "sha256:x", False),
+    (PUSHED, {"image_id": "sha256:app"}, None, False),
+], ids=["same", "no record", "no image record", "image rebuilt", "other digest", "tag gone"])
+def test_push_uptodate(tmp_path, monkeypatch, pushed, image, answer, expected):
+    rt, _ = runtime(tmp_path, [APP])
+    asked = serve(monkeypatch, answer)
+    if pushed is not None:
+        record(rt, PUSH.task, ref=REF, **pushed)
+    if image is not None:
+        record(rt, "ex:image", inputs_digest=DIGEST, **image)
+    assert push.uptodate(rt, PUSH, REF).fresh is expected
+    assert asked == ([REF] if pushed and image == {"image_id": "sha256:app"} else [])
+
+
+PULL = PullStep(exercise="ex", name="base", doc="", after=(), where=WHERE, ref="python:3.11")
+
+
+@pytest.mark.parametrize("pulled, listing, answer, expected", [
+    ({"image_id": "sha256:py", "digest": DIGEST}, [PYTHON], DIGEST, True),
+    (None, [PYTHON], DIGEST, False),
+    ({"image_id": "sha256:py", "digest": DIGEST}, [PYTHON], "sha256:moved", False),
+    ({"image_id": "sha256:py", "digest": DIGEST}, [APP], DIGEST, False),
+], ids=["same", "no record", "tag moved", "image gone"])
+def test_pull_uptodate(tmp_path, monkeypatch, pulled, listing, answer, expected):
+    rt, _ = runtime(tmp_path, listing)
+    asked = serve(monkeypatch, answer)
+    if pulled is not None:
+        record(rt, PULL.task, ref=PULL.ref, **pulled)
+    assert pull.uptodate(rt, PULL).fresh is expected
+    assert asked in ([], ["python:3.11"])
+
+
+COMMIT = CommitStep(exercise="ex", name="commit", doc="", after=(), where=WHERE, image="image",
+                    commands=("pip install flask",), tag="me/app:2")
+
+
+@pytest.mark.parametrize("source, made, listing, expected", [
+    ("sha256:app", "sha256:app", [APP, COMMITTED], True),
+    (None, "sha256:app", [APP, COMMITTED], False),
+    ("sha256:app", None, [APP, COMMITTED], False),
+    ("sha256:new", "sha256:app", [APP, COMMITTED], False),  # the source was rebuilt
+    ("sha256:app", "sha256:app", [APP], False),  # the committed image is gone
+], ids=["same", "no source record", "no record", "new source", "image gone"])
+def test_commit_uptodate(tmp_path, source, made, listing, expected):
+    rt, _ = runtime(tmp_path, listing)
+    if source is not None:
+        record(rt, "ex:image", image_id=source, inputs_digest=DIGEST)
+    if made is not None:
+        record(rt, COMMIT.task, image_id="sha256:c",
+               inputs_digest=commit.commit_digest(made, COMMIT.commands))
+    assert commit.uptodate(rt, COMMIT).fresh is expected
+
+
+# --- a failing action leaves no record -----------------------------------------------------
+
+def test_failed_build_removes_the_record(tmp_path):
+    step = build_step(tmp_path)
+    rt, api = runtime(tmp_path, [PYTHON, APP])
+    path = record(rt, step.task, image_id="sha256:app", inputs_digest=DIGEST)
+    api.build.return_value = iter([{"stream": "Step 2/2 : COPY app.py /\n"},
+                                   {"error": "COPY failed: no source files"}])
+    result = Action(build.run)(rt, step)
+    assert isinstance(result, TaskFailed) and "COPY failed" in result.message
+    assert not path.exists()
+    api.pull.assert_not_called()  # the base was there
+
+
+def test_failed_pull_removes_the_record(tmp_path):
+    rt, api = runtime(tmp_path, [PYTHON])
+    path = record(rt, PULL.task, ref=PULL.ref, image_id="sha256:py", digest=DIGEST)
+    api.pull.return_value = iter([{"error": "toomanyrequests: rate limit"}])
+    result = Action(pull.run)(rt, PULL)
+    assert isinstance(result, TaskFailed) and "rate limit" in result.message
+    assert not path.exists()
+
+
+def test_failed_push_removes_the_record(tmp_path, monkeypatch):
+    rt, api = runtime(tmp_path, [{**APP, "RepoTags": [REF]}])
+    serve(monkeypatch, None)
+    record(rt, "ex:image", image_id="sha256:app", inputs_digest=DIGEST)
+    path = record(rt, PUSH.task, ref=REF, **PUSHED)
+    api.push.return_value = iter([{"status": "Preparing", "id": "l1"},
+                                  {"error": "denied", "errorDetail": {"message": "denied"}}])
+    result = Action(push.run)(rt, PUSH, REF)
+    assert isinstance(result, TaskFailed) and "denied" in result.message
+    assert not path.exists()
+
+
+# --- served_digest: the local registry or a remote one --------------------------------------
+
+@pytest.mark.parametrize("ref, where", [(REF, "local"), ("ghcr.io/me/app:1", "remote"),
+                                        ("127.0.0.1:5001/me/app:1", "remote")])
+def test_served_digest_asks_the_right_registry(tmp_path, monkeypatch, ref, where):
+    monkeypatch.setattr(localregistry.LocalRegistry, "served_digest", lambda self, r: "local")
+    monkeypatch.setattr(registry, "manifest_digest", lambda r: "remote")
+    rt, _ = runtime(tmp_path, [])
+    assert rt.served_digest(ref) == where

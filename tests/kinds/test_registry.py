@@ -1,0 +1,137 @@
+"""A step kind of the test's own: one new module and one registration line, nothing else.
+
+The kind ``id_file`` writes an image step's image id to a file. The test adds its module to a
+copy of the project, registers it with one line, and runs it with `script/doit` on the real
+engine next to a tiny imported image: the graph links it to the image step, a second run does
+nothing, and editing the kind's key reruns it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from clones import Project, copy_project, free_port
+from tasks.kinds import REGISTRY
+
+pytestmark = pytest.mark.integration
+
+KIND_MODULE = '''
+"""``id_file:``: write an image step's image id to a file (a test's own kind)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..spec.model import LocalRef, Step
+from .actions import Check, action, fresh, recorded, stale
+from .base import Key, Kind, Makes, TaskContext
+from .reuse import image_record
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdFileStep(Step):
+    kind: ClassVar[str] = "id_file"
+    image: str
+    to: Path
+
+
+def uptodate(rt, step):
+    image = image_record(rt, f"{step.exercise}:{step.image}", step.task)
+    if not step.to.is_file() or step.to.read_text() != image["image_id"]:
+        return stale(f"{step.to.name} does not hold the image id")
+    return fresh(f"{step.to.name} holds the image id")
+
+
+def run(rt, step):
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        image_id = image_record(rt, f"{step.exercise}:{step.image}", step.task)["image_id"]
+        step.to.write_text(image_id)
+        recording.data = {"image_id": image_id}
+
+
+class IdFile(Kind[IdFileStep]):
+    name = "id_file"
+    keyword = Key("id_file", "string", "the image step whose id is written", required=True)
+    keys = (Key("to", "string", "the file to write", required=True),)
+
+    def parse(self, f, common, folder):
+        return IdFileStep(**common, image=f.required("id_file"),
+                          to=f.path("to", f.required("to"), folder))
+
+    def local_refs(self, step):
+        return [LocalRef("id_file", step.image, "image")]
+
+    def makes(self, step, exercise):
+        return Makes(files=(step.to,))
+
+    def task(self, step, ctx):
+        return {"actions": [action(run, ctx.rt, step)],
+                "uptodate": [Check("the id file", uptodate, ctx.rt, step)]}
+'''
+
+EXERCISE = """\
+doc: A tiny imported image and its id in a file
+steps:
+  rootfs:
+    sh: python3 make_tar.py {state}/tiny.tar
+    deps: [make_tar.py]
+    targets: ["{state}/tiny.tar"]
+  image:
+    import: "{state}/tiny.tar"
+    tag: "{local_prefix}tiny:1"
+  id:
+    id_file: image
+    to: "{state}/image-id.txt"
+"""
+
+MAKE_TAR = """\
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as tar:
+    data = b"hello\\n"
+    info = tarfile.TarInfo("hello.txt")
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+"""
+
+
+def test_the_builtin_kinds_are_one_module_each():
+    import tasks.kinds as package
+
+    modules = {p.stem for p in Path(package.__file__).parent.glob("*.py")}
+    for kind in REGISTRY:
+        assert kind.__class__.__module__.rsplit(".", 1)[1] in modules
+    assert {k.name for k in REGISTRY} == {"venv", "wheelhouse", "build", "import", "pull",
+                                          "commit", "run", "service", "push", "network", "sh"}
+
+
+def test_a_new_kind_is_one_module_and_one_line(tmp_path, engine):
+    root = copy_project(tmp_path / "ac295")  # its own tasks/, the repository's .venv
+    (root / "tasks/kinds/id_file.py").write_text(KIND_MODULE)
+    init = root / "tasks/kinds/__init__.py"
+    init.write_text(init.read_text() + "\nfrom .id_file import IdFile  # noqa: E402\n"
+                    "REGISTRY.register(IdFile())\n")
+    folder = root / "exercises/idx"
+    folder.mkdir()
+    (folder / "exercise.yml").write_text(EXERCISE)
+    (folder / "make_tar.py").write_text(MAKE_TAR)
+    prefix = f"kind{free_port()}-"
+    env = {"AC295_LOCAL_PREFIX": prefix, "AC295_REGISTRY": f"127.0.0.1:{free_port()}"}
+    project = Project(root, {**{k: v for k, v in os.environ.items()
+                                if not k.startswith("AC295_")}, **env}, env["AC295_REGISTRY"],
+                      "kind", prefix)
+    try:
+        first = project.doit("idx")
+        assert first.executed == ["idx:rootfs", "idx:image", "idx:id"]
+        image_id = engine.images.get(f"{prefix}tiny:1").id
+        assert (root / ".ac295/image-id.txt").read_text() == image_id
+        assert project.doit("idx").executed == []  # a null build
+        info = project.doit("info", "idx:id", check=False)  # the graph linked it to image
+        assert str(root / ".ac295/records/idx/image.json") in info.stdout
+        (root / ".ac295/image-id.txt").write_text("something else")
+        assert project.doit("idx").executed == ["idx:id"]  # its check saw it
+    finally:
+        for image in engine.images.list(name=f"{prefix}tiny"):
+            engine.images.remove(image.id, force=True)

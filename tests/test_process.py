@@ -1,0 +1,44 @@
+"""Process set-up, the run lock: read-only commands take none; a second holder waits and says who holds it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tasks import process
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["doit"], "run"), (["doit", "exercise2"], "run"), (["doit", "list", "--all"], "list"),
+    (["doit", "-v", "2", "info", "x"], "run"), (["doit", "info", "x"], "info"),
+    (["doit", "clean", "x"], "clean"),
+])
+def test_command_of(argv, command):
+    assert process.command_of(argv) == command
+
+
+def test_a_second_process_waits_and_says_who_holds_the_lock(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(__import__('pathlib').Path(process.__file__).parents[1])!r})
+        from pathlib import Path
+        from tasks import process
+        process.hold(Path({str(tmp_path)!r}), ["doit", "x"])
+        print("got it", flush=True)
+        time.sleep(float(sys.argv[1]))
+    """)
+    first = subprocess.Popen([sys.executable, "-c", script, "3"], stdout=subprocess.PIPE,
+                             text=True)
+    assert first.stdout is not None and first.stdout.readline().strip() == "got it"
+    second = subprocess.run([sys.executable, "-c", script, "0"], capture_output=True,
+                            text=True, timeout=30)
+    first.wait(timeout=30)
+    assert second.stdout.strip() == "got it"
+    assert f"another run (pid {first.pid}) holds" in second.stderr
+
+
+def test_read_only_commands_take_no_lock(tmp_path):
+    assert process.hold(tmp_path, ["doit", "list"]) is False
+    assert not (tmp_path / "run.lock").exists()
