@@ -91,6 +91,13 @@ class LockError(Ac295Error):
     """``ac295.lock`` is missing or unreadable, or this machine's results differ from it."""
 
 
+class ArchiveMoved(LockError):
+    """This machine's results differ from ``ac295.lock`` only because Debian's archive moved.
+
+    ``doit verify`` exits 2 for it (doit's code for a task error), 1 for other differences.
+    """
+
+
 class RecordMissing(Ac295Error):
     """A step needs the result of another step that has no record (it has not run)."""
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from .errors import LockError
-from .graph import pipelock
+from .errors import ArchiveMoved, LockError
+from .graph import edges, pipelock
+from .kinds import records
 from .kinds.actions import Always, Check, action, progress
 from .kinds.base import REGISTRY_START, REGISTRY_STOP, Registry
 from .kinds.runtime import Runtime
-from .spec.model import Exercise
+from .spec.model import Exercise, Step
 
 
 def registry_start(rt: Runtime) -> None:
@@ -38,42 +39,65 @@ def registry_running(rt: Runtime) -> bool:
     return local is None or local.running()  # a foreign one: the action says so
 
 
-def write_lock(rt: Runtime, fields: Mapping[str, tuple[str, ...]]) -> None:
+def current(rt: Runtime, kinds: Registry, steps: list[Step]) -> pipelock.Facts:
+    """This machine's facts, by task, as each step's kind puts them in the lock."""
+    found: pipelock.Facts = {}
+    for step in steps:
+        path = rt.record_path(step.task)
+        facts = kinds.of(step).lock_facts(step, records.read(path),
+                                          records.read(records.local_of(path)) or {})
+        if facts is not None:
+            found[step.task] = facts
+    return found
+
+
+def write_lock(rt: Runtime, kinds: Registry, steps: list[Step]) -> None:
     """Write ac295.lock from this machine's records."""
-    facts = pipelock.current(rt.config.state, fields)
+    facts = current(rt, kinds, steps)
     pipelock.write(rt.config.root / pipelock.LOCK_FILE, facts)
     progress(f"{pipelock.LOCK_FILE}: {len(facts)} step(s) locked")
 
 
-def verify_lock(rt: Runtime, fields: Mapping[str, tuple[str, ...]]) -> None:
-    """Compare this machine's records with ac295.lock; fail with one line per difference."""
+def verify_lock(rt: Runtime, kinds: Registry, steps: list[Step],
+                upstream: Mapping[str, set[str]]) -> None:
+    """Compare this machine's results with ac295.lock, one line per difference.
+
+    Raises:
+        LockError: the project's own differences (doit exits 1).
+        ArchiveMoved: every difference follows from Debian's archive (doit exits 2).
+    """
     path = rt.config.root / pipelock.LOCK_FILE
-    lines = pipelock.differences(pipelock.read(path), pipelock.current(rt.config.state, fields))
-    if lines:
-        raise LockError(f"{len(lines)} difference(s) from {path.name} (accept this machine's "
-                        "results with `doit lock`):\n" + "\n".join(lines))
-    progress(f"{len(fields)} step(s) match {path.name}")
+    verdict = pipelock.explain(pipelock.read(path), current(rt, kinds, steps), upstream)
+    if verdict.lines:
+        text = (f"{len(verdict.lines)} difference(s) from {path.name}"
+                + (" (all from Debian's archive having moved since the lock was written; "
+                   "accept them with `doit lock`)" if verdict.archive_only else
+                   " (accept this machine's results with `doit lock`)")
+                + ":\n" + "\n".join(verdict.lines))
+        raise (ArchiveMoved if verdict.archive_only else LockError)(text)
+    progress(f"{len(steps)} step(s) match {path.name}")
 
 
-def locked_fields(kinds: Registry, exercises: list[Exercise]) -> dict[str, tuple[str, ...]]:
-    """For each step the lock covers (a kind with lock fields, not ephemeral): its fields."""
-    return {s.task: kinds.of(s).lock_fields for e in exercises for s in e.steps.values()
-            if kinds.of(s).lock_fields and not kinds.of(s).ephemeral(s)}
+def locked_steps(kinds: Registry, exercises: list[Exercise]) -> list[Step]:
+    """The steps the lock covers: those whose kind keeps facts in it."""
+    return [s for e in exercises for s in e.steps.values()
+            if (kinds.of(s).lock_fields or s.kind == "sh") and not kinds.of(s).ephemeral(s)]
 
 
 def project_tasks(rt: Runtime, kinds: Registry, exercises: list[Exercise]
                   ) -> Iterator[dict[str, Any]]:
     """The top-level tasks: lock, verify, registry_start, registry_stop."""
-    fields = locked_fields(kinds, exercises)
+    steps = locked_steps(kinds, exercises)
     lock_file = str(rt.config.root / pipelock.LOCK_FILE)
-    records_of = [str(rt.record_path(task)) for task in fields]
+    deps = [str(p) for s in steps for p in kinds.of(s).outputs(s, rt.record_path(s.task))]
+    above = edges.upstream(exercises, kinds, rt.config.state)
     yield {"basename": "lock", "doc": f"write {pipelock.LOCK_FILE}: every exercise's results "
-           "(env locks, image inputs and ids, pushed digests), to commit",
-           "actions": [action(write_lock, rt, fields)], "file_dep": records_of,
+           "by content (env locks, image digests, package manifest, check outputs), to commit",
+           "actions": [action(write_lock, rt, kinds, steps)], "file_dep": deps,
            "targets": [lock_file], "verbosity": 2}
     yield {"basename": "verify", "doc": f"check this machine's results against "
            f"{pipelock.LOCK_FILE}, one line per difference",
-           "actions": [action(verify_lock, rt, fields)], "file_dep": records_of,
+           "actions": [action(verify_lock, rt, kinds, steps, above)], "file_dep": deps,
            "uptodate": [Always("a comparison with the committed lock")], "verbosity": 2}
     yield {"basename": REGISTRY_START, "doc": "start the local registry (push and pull steps "
            "do this when they must run)", "actions": [action(registry_start, rt)],

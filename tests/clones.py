@@ -5,15 +5,19 @@ prefix, and runs the README's main command (``script/doit``) there. Nothing is f
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import requests
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 _IGNORE = shutil.ignore_patterns(".venv", ".ac295", ".git", "__pycache__", ".pytest_cache")
@@ -40,6 +44,7 @@ class Project:
     hub_user: str
     prefix: str = ""
     demo2_port: int = 8082
+    state_dir: str = ".ac295"
 
     def doit(self, *args: str, check: bool = True, timeout: float = 900) -> Run:
         proc = subprocess.run([str(self.root / "script/doit"), *args], cwd=self.root,
@@ -54,7 +59,19 @@ class Project:
 
     @property
     def state(self) -> Path:
-        return self.root / ".ac295"
+        return self.root / self.state_dir
+
+    def record(self, task: str) -> dict | None:
+        """A step's record (its facts by content), or None if it has none."""
+        exercise, step = task.split(":")
+        path = self.state / "records" / exercise / f"{step}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def local(self, task: str) -> dict | None:
+        """A step's local facts (engine ids, this registry's digests), or None."""
+        exercise, step = task.split(":")
+        path = self.state / "local" / exercise / f"{step}.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     def registry_uploads(self) -> int:
         """Blob uploads the copy's registry has accepted, from its access log."""
@@ -88,3 +105,59 @@ def networks_left(engine: docker.DockerClient, proj: Project) -> list:
     """Networks this project copy made that still exist."""
     label = f"org.ac295.project={proj.state.resolve()}"
     return engine.networks.list(filters={"label": label})
+
+
+@dataclass
+class Registry:
+    """A docker-registry process on 127.0.0.1 that the test starts, stops and restarts."""
+
+    root: Path
+    port: int
+    htpasswd: Path | None = None
+    proc: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "registry.log"
+
+    def start(self) -> None:
+        config: dict = {"version": 0.1, "log": {"level": "info"},
+                        "storage": {"filesystem": {"rootdirectory": str(self.root / "data")},
+                                    "delete": {"enabled": True}},
+                        "http": {"addr": self.host}}
+        if self.htpasswd is not None:
+            config["auth"] = {"htpasswd": {"realm": "ac295", "path": str(self.htpasswd)}}
+        (self.root / "config.yml").write_text(yaml.safe_dump(config))
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([shutil.which("docker-registry") or "docker-registry",
+                                          "serve", str(self.root / "config.yml")],
+                                         stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://{self.host}/v2/", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise AssertionError("registry did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def clone(tmp_path: Path, registry: str, name: str = "ac295", **env: str) -> Project:
+    """A project copy using an external registry (started by the test, or none at all)."""
+    root = copy_project(tmp_path / name)
+    tag = f"rel{os.getpid()}{name if name != 'ac295' else ''}"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
+    environ.update(AC295_REGISTRY=registry, AC295_REGISTRY_SERVICE="external",
+                   AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
+                   AC295_DEMO2_PORT=str(free_port()), **env)
+    return Project(root, environ, registry, tag, f"{tag}-",
+                   state_dir=env.get("AC295_STATE_DIR", ".ac295"))

@@ -35,3 +35,21 @@ def engine():
 def data() -> Path:
     """The example projects on disk, valid and broken (tests/data)."""
     return Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def make_registry(tmp_path):
+    made: list[Registry] = []
+
+    def make(htpasswd: Path | None = None) -> "Registry":
+        from clones import Registry, free_port
+
+        registry = Registry(tmp_path / f"registry{len(made)}", free_port(), htpasswd)
+        registry.root.mkdir()
+        registry.start()
+        made.append(registry)
+        return registry
+
+    yield make
+    for registry in made:
+        registry.kill()

@@ -17,7 +17,7 @@ from tasks import project
 from tasks.engine.client import Engine
 from tasks.errors import SpecError, Where
 from tasks.graph import compile as graph
-from tasks.graph import records
+from tasks.kinds import records
 from tasks.kinds import REGISTRY
 from tasks.kinds.base import Registry
 from tasks.kinds.runtime import Runtime

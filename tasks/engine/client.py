@@ -70,6 +70,12 @@ class Engine:
             self._client = client
         return self._client
 
+    @property
+    def is_local(self) -> bool:
+        """True if the engine runs on this machine (its folders can be read directly)."""
+        host = os.environ.get("DOCKER_HOST", "")
+        return host == "" or host.startswith("unix://")
+
     def labels(self, task: str, **extra: str) -> dict[str, str]:
         """Labels for a container or network made for ``task`` by this project copy."""
         return {LABEL_TASK: task, LABEL_PROJECT: self.project, **extra}

@@ -44,10 +44,11 @@ def context_files(context: Path, dockerfile: Path) -> list[str]:
 
 @translated
 def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mapping[str, str],
-          labels: Mapping[str, str], task: str, progress: Progress) -> str:
+          labels: Mapping[str, str], task: str, progress: Progress, nocache: bool = False) -> str:
     """``docker build`` an image under ``tag`` with ``labels``; return its id.
 
-    Intermediate containers are always removed (``forcerm``); nothing is pulled.
+    Intermediate containers are always removed (``forcerm``); nothing is pulled; ``nocache``
+    builds every layer anew (a clean build).
 
     Raises:
         BuildError: the build failed; the message holds the last lines of its output.
@@ -57,7 +58,7 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
     stream = engine.client.api.build(
         path=str(context), dockerfile=os.path.relpath(dockerfile, context), tag=tag,
         buildargs=dict(args), labels=dict(labels), rm=True, forcerm=True, pull=False,
-        decode=True)
+        nocache=nocache, decode=True)
     try:
         for chunk in stream:
             if "error" in chunk:

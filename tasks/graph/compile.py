@@ -22,17 +22,21 @@ from ..spec.model import Exercise, Step
 from .edges import Producers, split
 
 
-def step_config(step: Step, root: Path) -> dict[str, Any]:
+def step_config(step: Step, root: Path, registry: str = "") -> dict[str, Any]:
     """The part of a step that should rerun it when edited, as a JSON-able dict.
 
-    Leaves out the doc, the ordering and the line numbers (editing a comment reruns nothing);
-    paths are relative to the project so that a clone elsewhere hashes the same.
+    Leaves out the doc, the ordering and the line numbers (editing a comment reruns nothing).
+    Places are left out too: paths are relative to the project, so that a clone elsewhere
+    hashes the same, and the registry's host is written ``{registry}``: moving the registry
+    renames images but changes no step (its pushes and pulls notice, by asking it).
     """
     data = {"kind": step.kind, **dataclasses.asdict(step)}
     for key in ("doc", "after", "where", "lines", "exercise", "name"):
         data.pop(key, None)
 
     def clean(value: Any) -> Any:
+        if isinstance(value, str) and registry:
+            return value.replace(registry + "/", "{registry}/")
         if isinstance(value, Path):
             try:
                 return str(value.relative_to(root))
@@ -48,7 +52,8 @@ def step_config(step: Step, root: Path) -> dict[str, Any]:
 
 
 def step_task(rt: Runtime, kinds: Registry, exercise: Exercise, step: Step,
-              producers: Producers) -> dict[str, Any]:
+              producers: Producers, image_records: dict[str, Path] | None = None
+              ) -> dict[str, Any]:
     """One doit task dict for one step: the graph's fields, then the kind's."""
     kind = kinds.of(step)
     needed, task_dep = split(step, exercise, producers)
@@ -67,18 +72,27 @@ def step_task(rt: Runtime, kinds: Registry, exercise: Exercise, step: Step,
     if why:
         task["uptodate"] = [Always(why)]
     else:
-        task["uptodate"] = [config_changed(step_config(step, rt.config.root))]
+        task["uptodate"] = [config_changed(step_config(step, rt.config.root,
+                                                       rt.config.registry))]
         task["clean"] = True
     context = TaskContext(rt=rt, exercise=exercise,
-                          uses_local_registry=rt.config.local_registry_port is not None)
+                          uses_local_registry=rt.config.local_registry_port is not None,
+                          image_records=image_records if image_records is not None else
+                          made_images(rt, producers))
     return merge(task, kind.task(step, context))
+
+
+def made_images(rt: Runtime, producers: Producers) -> dict[str, Path]:
+    """The record of the step that makes each image, by normalized reference."""
+    return {ref: rt.record_path(maker.task) for ref, maker in producers.images.items()}
 
 
 def exercise_tasks(rt: Runtime, kinds: Registry, exercises: list[Exercise]
                    ) -> Iterator[dict[str, Any]]:
     """A group task per exercise (its doc for ``doit list``) and a task per step."""
     producers = Producers(exercises, kinds, rt.config.state)
+    image_records = made_images(rt, producers)
     for exercise in exercises:
         yield {"basename": exercise.name, "name": None, "doc": exercise.doc}
         for step in exercise.steps.values():
-            yield step_task(rt, kinds, exercise, step, producers)
+            yield step_task(rt, kinds, exercise, step, producers, image_records)

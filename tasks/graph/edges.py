@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import SpecError, did_you_mean
 from ..spec.model import Exercise, Step, normalize_ref
-from . import records
+from ..kinds import records
 
 
 class Producers:
@@ -103,6 +103,28 @@ def check(exercises: list[Exercise], kinds: Any, state: Path | None = None) -> N
                         "Remove one of these references or 'after' entries.") from None
 
 
+def upstream(exercises: list[Exercise], kinds: Any, state: Path | None = None
+             ) -> dict[str, set[str]]:
+    """For each task, every task it depends on, directly or through others (``after:`` too)."""
+    producers = Producers(exercises, kinds, state)
+    direct = {s.task: {n.task for n in needs(s, e, producers)} | set(s.after)
+              for e in exercises for s in e.steps.values()}
+    closed: dict[str, set[str]] = {}
+
+    def close(task: str) -> set[str]:
+        if task not in closed:
+            closed[task] = set()  # the graph has no cycles (checked); this stops a bad one
+            found = set(direct.get(task, ()))
+            for other in list(found):
+                found |= close(other)
+            closed[task] = found
+        return closed[task]
+
+    for task in direct:
+        close(task)
+    return closed
+
+
 def split(step: Step, exercise: Exercise, producers: Producers) -> tuple[list[Step], list[str]]:
     """(steps whose outputs are file_deps, task names that are task_deps) for one step."""
     kept, tasks = [], list(step.after)
@@ -114,4 +136,4 @@ def split(step: Step, exercise: Exercise, producers: Producers) -> tuple[list[St
     return kept, tasks
 
 
-__all__ = ["Producers", "check", "needs", "split"]
+__all__ = ["Producers", "check", "needs", "split", "upstream"]

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from doit.exceptions import TaskFailed
+from doit.exceptions import TaskError, TaskFailed
 
-from ..errors import Ac295Error
-from ..graph import records
+from ..errors import Ac295Error, ArchiveMoved
+from . import records
 
 
 def progress(line: str) -> None:
@@ -38,6 +38,8 @@ class Action:
     def __call__(self, *args: Any) -> Any:
         try:
             result = self.function(*args)
+        except ArchiveMoved as err:  # a distinct exit code: doit exits 2 for a TaskError
+            return TaskError(str(err))
         except Ac295Error as err:
             return TaskFailed(str(err))
         return None if result is None else result

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, TypeVar
 
+from ..errors import LockError
 from ..spec.fields import Fields
-from ..spec.model import Exercise, LocalRef, Role, Step
+from ..spec.model import Exercise, LocalRef, Role, Step, normalize_ref
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -95,15 +96,21 @@ class TaskContext:
         rt: the runtime that actions and checks receive.
         exercise: the step's exercise (to look up the steps it refers to).
         uses_local_registry: pushes and pulls need the local registry started first.
+        image_records: the record of the step that makes each image, by normalized reference.
     """
 
     rt: "Runtime"
     exercise: Exercise
     uses_local_registry: bool = False
+    image_records: Mapping[str, Path] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
         """A step of this exercise, by name (references were checked by the parser)."""
         return self.exercise.steps[name]
+
+    def maker_record(self, ref: str) -> Path | None:
+        """The record of the step that makes image ``ref``, or None if no step does."""
+        return self.image_records.get(normalize_ref(ref))
 
 
 class Kind(Generic[S]):
@@ -177,6 +184,22 @@ class Kind(Generic[S]):
 
     #: The record fields that ``ac295.lock`` keeps for steps of this kind.
     lock_fields: ClassVar[tuple[str, ...]] = ()
+
+    def lock_facts(self, step: S, record: dict[str, Any] | None,
+                   notes: dict[str, Any]) -> dict[str, Any] | None:
+        """What ``ac295.lock`` keeps of the step: facts by content, the same on any machine
+        that runs the same code (None: nothing). ``lock_fields`` are read from the record,
+        or else from the notes beside it (an inputs digest).
+
+        Raises:
+            LockError: the step has not run (no record).
+        """
+        if not self.lock_fields or self.ephemeral(step):
+            return None
+        if record is None:
+            raise LockError(f"{step.task} has no record; run it first.")
+        return {key: record[key] if key in record else notes.get(key)
+                for key in self.lock_fields}
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """``build:``: an image from a Dockerfile (``docker build``), incremental by its inputs digest.
 
-The inputs digest covers the Dockerfile, every context file that ``.dockerignore`` lets
-through (content and executable bit), the build args and the id of each base image. It is
-kept in the step's record and as a label on the image, so the state can be recovered from
-the engine (or, through the content tag, from the registry) when the records are gone.
+The inputs digest covers the Dockerfile, the files ``.dockerignore`` lets into the context
+(path, content and executable bit; ``.dockerignore`` itself only when the Dockerfile copies
+the whole context), the build args, and the content identity of every image the Dockerfile
+reads (``FROM``, ``COPY --from``), with a build arg that names one of those images replaced
+by its identity. Never a place or a time: not the registry host, the state folder, the
+clone's path or an engine id. It is kept in the step's record and as a label on the image,
+so a clone can find the image in the engine (or, through the content tag, in the registry).
 """
 from __future__ import annotations
 
@@ -17,14 +20,14 @@ from typing import Any, ClassVar, Mapping
 
 from ..digests import file_sha256
 from ..engine import images, registry
-from ..engine.client import LABEL_INPUTS, LABEL_TASK, Engine
+from ..engine.client import LABEL_INPUTS, LABEL_TASK
 from ..errors import BuildError, SpecError
 from ..spec import dockerfiles
 from ..spec.fields import Fields
-from ..spec.model import Exercise, Role, Step
+from ..spec.model import Exercise, Role, Step, normalize_ref
 from .actions import Check, Verdict, action, progress, recorded, stale
 from .base import Key, Kind, Makes, Reads, TaskContext
-from .reuse import made_image_uptodate, make_image
+from .reuse import identity, made_image_uptodate, make_image
 from .runtime import Runtime
 
 
@@ -44,32 +47,44 @@ class BuildStep(Step):
         return self.tag
 
 
-def inputs_digest(step: BuildStep, engine: Engine) -> str | None:
-    """The build's inputs digest, or None when a base image is not in the engine yet.
+Identities = Mapping[str, str | None]  # image reference -> content identity (None: missing)
+
+
+def read_identities(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]
+                    ) -> dict[str, str | None]:
+    """The content identity of every image the build reads (None where the engine lacks one
+    that no step makes)."""
+    return {ref: identity(rt, ref, makers.get(ref)) for ref in step.bases}
+
+
+def inputs_digest(step: BuildStep, identities: Identities) -> str | None:
+    """The build's inputs digest, or None when an image it reads is not in the engine yet.
 
     Raises:
         BuildError: a context file cannot be read (permissions, a FIFO, bad .dockerignore).
     """
+    if any(identities.get(ref) is None for ref in step.bases):
+        return None
     try:
-        return _inputs_digest(step, engine)
+        return _inputs_digest(step, identities)
     except (OSError, UnicodeDecodeError) as err:
         raise BuildError(f"{step.task}: cannot read the build context {step.context}: {err}. "
                          "Fix the file or list it in .dockerignore.") from None
 
 
-def _inputs_digest(step: BuildStep, engine: Engine) -> str | None:
+def _inputs_digest(step: BuildStep, identities: Identities) -> str:
     digest = hashlib.sha256()
-    base_ids = []
-    for base in step.bases:
-        base_id = engine.image_id(base)
-        if base_id is None:
-            return None
-        base_ids.append(base_id)
-    header = {"v": 1, "dockerfile": os.path.relpath(step.dockerfile, step.context),
-              "args": dict(sorted(step.args.items())), "bases": base_ids}
+    read = {normalize_ref(ref): str(identities[ref]) for ref in step.bases}
+    args = {name: f"image:{read[normalize_ref(value)]}" if normalize_ref(value) in read
+            else value for name, value in sorted(step.args.items())}
+    header = {"v": 2, "dockerfile": os.path.relpath(step.dockerfile, step.context),
+              "args": args, "images": [read[normalize_ref(ref)] for ref in step.bases]}
     digest.update(json.dumps(header, sort_keys=True).encode())
     digest.update(step.dockerfile.read_bytes())
+    whole = dockerfiles.copies_whole_context(step.dockerfile)
     for rel in images.context_files(step.context, step.dockerfile):
+        if rel == ".dockerignore" and not whole:
+            continue  # its rules are seen through the files they select
         path = step.context / rel
         info = path.lstat()
         if stat.S_ISLNK(info.st_mode):
@@ -83,28 +98,29 @@ def _inputs_digest(step: BuildStep, engine: Engine) -> str | None:
     return "sha256:" + digest.hexdigest()
 
 
-def uptodate(rt: Runtime, step: BuildStep) -> Verdict:
+def uptodate(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> Verdict:
     """Up to date iff the inputs digest is the recorded one and the engine still has the image."""
     if not rt.record_path(step.task).exists():
         return stale("it has no record (never ran, or its last run failed)")  # no hashing
-    return made_image_uptodate(rt, step.task, step.tag, inputs_digest(step, rt.engine))
+    digest = inputs_digest(step, read_identities(rt, step, makers))
+    return made_image_uptodate(rt, step.task, step.tag, digest)
 
 
-def run(rt: Runtime, step: BuildStep) -> None:
-    """Build the image, or reuse one the engine has with the same inputs digest."""
+def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None:
+    """Build the image, or reuse one made from the same inputs."""
     with recorded(rt.record_path(step.task), step.task) as recording:
-        for base in step.bases:  # a base no step makes (python:3.11-slim): pull it, checked
-            if rt.engine.image_id(base) is None:
-                registry.pull(rt.engine, base, progress)
-        digest = inputs_digest(step, rt.engine)
+        for ref in step.bases:  # an image no step makes (python:3.11-slim): pull it, checked
+            if makers.get(ref) is None and rt.engine.image_id(ref) is None:
+                registry.pull(rt.engine, ref, progress)
+        digest = inputs_digest(step, read_identities(rt, step, makers))
         if digest is None:
-            raise BuildError(f"{step.task}: a base image of {step.dockerfile} "
+            raise BuildError(f"{step.task}: an image {step.dockerfile} reads "
                              f"({', '.join(step.bases)}) is not in the engine even after "
                              "pulling it; check its name.")
         labels = {LABEL_INPUTS: digest, LABEL_TASK: step.task}
         make_image(rt, step.task, step.tag, digest, lambda: images.build(
             rt.engine, step.context, step.dockerfile, step.tag, step.args, labels, step.task,
-            progress), recording)
+            progress, nocache=not rt.config.reuse), recording)
 
 
 class Build(Kind[BuildStep]):
@@ -118,7 +134,7 @@ class Build(Kind[BuildStep]):
             Key("args", "mapping", "build args (ARG) and their values"))
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "build an image from a Dockerfile (docker build)"
-    lock_fields = ("inputs_digest", "image_id")
+    lock_fields = ("inputs_digest", "content_digest")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> BuildStep:
         context = f.path("build", f.required("build"), folder)
@@ -146,5 +162,6 @@ class Build(Kind[BuildStep]):
         return Reads(images=step.bases, folders=(step.context,))
 
     def task(self, step: BuildStep, ctx: TaskContext) -> dict[str, Any]:
-        return {"actions": [action(run, ctx.rt, step)],
-                "uptodate": [Check("inputs digest and image", uptodate, ctx.rt, step)]}
+        makers = {ref: ctx.maker_record(ref) for ref in step.bases}
+        return {"actions": [action(run, ctx.rt, step, makers)],
+                "uptodate": [Check("inputs digest and image", uptodate, ctx.rt, step, makers)]}

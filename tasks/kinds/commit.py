@@ -1,25 +1,24 @@
 """``commit:``: run commands in a container from an image step's result and commit it.
 
-The inputs digest covers the source image and the commands; the result is reused like a
-build's (see ``tasks.kinds.reuse``).
+The inputs digest covers the source image's content identity and the commands; the result is
+reused like a build's (see ``tasks.kinds.reuse``).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..digests import json_digest
 from ..engine import containers
 from ..engine.client import LABEL_INPUTS, LABEL_TASK
 from ..errors import SpecError
-from ..graph import records
+from . import records
 from ..spec.fields import Fields
 from ..spec.model import Exercise, LocalRef, Role, Step
 from .actions import Check, Verdict, action, progress, recorded, stale
 from .base import Key, Kind, Makes, TaskContext
-from .reuse import image_record, made_image_uptodate, make_image
+from .reuse import image_facts, made_image_uptodate, make_image
 from .runtime import Runtime
 
 
@@ -43,26 +42,25 @@ class CommitStep(Step):
         return f"{self.exercise}:{self.image}"
 
 
-def commit_digest(source_id: str, commands: tuple[str, ...]) -> str:
-    """Inputs digest of a commit step: the source image and the commands run in it."""
-    payload = json.dumps({"v": 1, "source": source_id, "commands": list(commands)})
-    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+def commit_digest(source: str, commands: tuple[str, ...]) -> str:
+    """Inputs digest of a commit step: the source image's identity and the commands."""
+    return json_digest({"v": 2, "source": source, "commands": list(commands)})
 
 
 def uptodate(rt: Runtime, step: CommitStep) -> Verdict:
     """Up to date iff source image and commands are as recorded and the result is still here."""
     source = records.read(rt.record_path(step.source))
-    if source is None:
+    if source is None or not source.get("content_digest"):
         return stale(f"its source {step.source} has no record")
     return made_image_uptodate(rt, step.task, step.tag,
-                               commit_digest(source["image_id"], step.commands))
+                               commit_digest(source["content_digest"], step.commands))
 
 
 def run(rt: Runtime, step: CommitStep) -> None:
     """Run the commands in a container from the source image and commit it under the tag."""
     with recorded(rt.record_path(step.task), step.task) as recording:
-        source_id = image_record(rt, step.source, step.task)["image_id"]
-        digest = commit_digest(source_id, step.commands)
+        source, source_id = image_facts(rt, step.source, step.task)
+        digest = commit_digest(source["content_digest"], step.commands)
         labels = {LABEL_INPUTS: digest, LABEL_TASK: step.task}
         make_image(rt, step.task, step.tag, digest, lambda: containers.commit(
             rt.engine, source_id, step.commands, step.tag, step.timeout,
@@ -79,7 +77,7 @@ class Commit(Kind[CommitStep]):
             Key("timeout", "integer", "seconds the commands may take (default 1800)"))
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "run commands in a container from an image, and commit it (docker commit)"
-    lock_fields = ("inputs_digest", "image_id")
+    lock_fields = ("inputs_digest", "content_digest")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> CommitStep:
         commands = f.texts("commands")

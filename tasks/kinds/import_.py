@@ -3,7 +3,10 @@
 With a ``recipe`` (shell commands that make the tarball, with ``deps``) the image is identified
 by the recipe, not by the tarball's bytes: debootstrap is not reproducible, so a fresh clone
 could never match a tarball, but it can match a recipe, and then reuse the image from the
-engine or the registry without running the recipe at all.
+engine or the registry without running the recipe at all. What another machine can check is
+the package manifest (``name=version`` of every installed Debian package): the import labels
+the image with it and with its identity (recipe + manifest), which images built FROM it
+inherit and which stands for their bottom layer (see ``tasks.engine.content``).
 """
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..digests import file_sha256
-from ..engine import images
+from ..digests import file_sha256, json_digest
+from ..engine import content, images
+from ..engine.content import LABEL_MANIFEST, LABEL_ROOTFS
 from ..engine.client import LABEL_INPUTS, LABEL_TASK
 from ..errors import RecipeError, SpecError
-from ..graph import records
+from . import records
 from ..spec.fields import Fields
 from ..spec.model import Exercise, Role, Step
 from .actions import Check, Verdict, action, progress, recorded, stale
@@ -49,7 +53,7 @@ class ImportStep(Step):
 def recipe_digest(step: ImportStep) -> str:
     """Digest of an import's recipe: its commands, its deps' contents and the changes."""
     deps = {str(d.name): file_sha256(d) for d in step.deps}
-    payload = json.dumps({"v": 1, "recipe": list(step.recipe_key), "deps": deps,
+    payload = json.dumps({"v": 2, "recipe": list(step.recipe_key), "deps": deps,
                           "changes": list(step.changes)}, sort_keys=True)
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
@@ -67,7 +71,7 @@ def import_digest(step: ImportStep, cached: dict[str, Any] | None) -> str:
         tar_hash = cached["tarball_sha256"]
     else:
         tar_hash = file_sha256(step.tarball)
-    payload = json.dumps({"v": 1, "tar": tar_hash, "changes": list(step.changes)})
+    payload = json.dumps({"v": 2, "tar": tar_hash, "changes": list(step.changes)})
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -93,8 +97,17 @@ def uptodate(rt: Runtime, step: ImportStep) -> Verdict:
     return made_image_uptodate(rt, step.task, step.tag, digest)
 
 
-def _labels(step: ImportStep, digest: str) -> list[str]:
-    return list(step.changes) + [f"LABEL {LABEL_INPUTS}={digest}", f"LABEL {LABEL_TASK}={step.task}"]
+def _labels(step: ImportStep, digest: str, manifest: list[str] | None = None) -> list[str]:
+    labels = [f"LABEL {LABEL_INPUTS}={digest}", f"LABEL {LABEL_TASK}={step.task}"]
+    if manifest is not None:
+        labels += [f"LABEL {LABEL_ROOTFS}={rootfs_identity(digest, manifest)}",
+                   f'LABEL {LABEL_MANIFEST}="{",".join(manifest)}"']
+    return list(step.changes) + labels
+
+
+def rootfs_identity(recipe: str, manifest: list[str]) -> str:
+    """The identity of a recipe-made root file system: its recipe and its packages."""
+    return json_digest({"v": 1, "recipe": recipe, "packages": manifest})
 
 
 def run(rt: Runtime, step: ImportStep) -> None:
@@ -102,8 +115,12 @@ def run(rt: Runtime, step: ImportStep) -> None:
     with recorded(rt.record_path(step.task), step.task) as recording:
         if step.recipe:
             digest = recipe_digest(step)
-            make_image(rt, step.task, step.tag, digest,
-                       lambda: _import_from_recipe(rt, step, digest), recording)
+            image_id = make_image(rt, step.task, step.tag, digest,
+                                  lambda: _import_from_recipe(rt, step, digest), recording)
+            info = rt.engine.images().get(image_id)
+            listed = info.labels.get(LABEL_MANIFEST, "") if info else ""
+            assert recording.data is not None
+            recording.data["manifest"] = [p for p in listed.split(",") if p]
             return
         cache = tarball_cache(step)
         digest = import_digest(step, cache)
@@ -129,8 +146,10 @@ def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
         records.write(path, {"recipe": digest})
     else:
         progress(f"{step.tarball} was made by the same recipe; importing it again")
-    return images.import_tarball(rt.engine, step.tarball, step.tag, _labels(step, digest),
-                                 step.task, progress)
+    manifest = content.manifest_of(step.tarball)
+    progress(f"{len(manifest)} Debian package(s) in {step.tarball.name}")
+    return images.import_tarball(rt.engine, step.tarball, step.tag,
+                                 _labels(step, digest, manifest), step.task, progress)
 
 
 def run_recipe(step: ImportStep, command: str) -> None:
@@ -164,7 +183,7 @@ class Import(Kind[ImportStep]):
             Key("deps", "strings", "the recipe's input files"))
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "import a root file system tarball as an image (docker import)"
-    lock_fields = ("inputs_digest", "image_id")
+    lock_fields = ("inputs_digest", "content_digest", "manifest")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ImportStep:
         if "deps" in f.node and "recipe" not in f.node:

@@ -1,6 +1,7 @@
 """``pull:``: an image from a registry (``docker pull``), up to date by one HEAD request.
 
-A pull of a reference that another step pushes depends on that push.
+Its record holds the pulled image's content identity; the registry's digest and the image id
+are local facts. A pull of a reference that another step pushes depends on that push.
 """
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any, ClassVar
 
 from ..engine import registry
 from ..errors import RegistryError
-from ..graph import records
+from . import records
 from ..spec.fields import Fields
 from ..spec.model import Exercise, Role, Step
 from .actions import Check, Verdict, action, fresh, progress, recorded, stale
 from .base import REGISTRY_START, Key, Kind, Makes, Reads, TaskContext
-from .reuse import repo_digest
+from .reuse import content_of, repo_digest
 from .runtime import Runtime
 
 
@@ -32,21 +33,23 @@ class PullStep(Step):
 
 
 def uptodate(rt: Runtime, step: PullStep) -> Verdict:
-    """Up to date iff the registry serves the recorded digest (one HEAD) and the image is here."""
-    record = records.read(rt.record_path(step.task))
-    if record is None:
+    """Up to date iff the registry serves the pulled digest (one HEAD) and the image is here."""
+    path = rt.record_path(step.task)
+    record = records.read(path)
+    pulled = records.read(records.local_of(path)) or {}
+    if record is None or not pulled:
         return stale("it has no record (never ran, or its last run failed)")
-    if rt.engine.image_id(record.get("image_id", "")) is None:
+    if rt.engine.image_id(str(pulled.get("image_id", ""))) is None:
         return stale("the engine no longer has the pulled image")
     served = rt.served_digest(step.ref)
-    if served != record.get("digest"):
+    if served != pulled.get("digest"):
         return stale(f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
-                     f"{step.ref}, not the pulled {str(record.get('digest'))[7:19]}")
+                     f"{step.ref}, not the pulled {str(pulled.get('digest'))[7:19]}")
     return fresh(f"the registry still serves {str(served)[7:19]} under {step.ref}")
 
 
 def run(rt: Runtime, step: PullStep) -> None:
-    """Pull the reference (stream errors checked) and record its digest and image id."""
+    """Pull the reference (stream errors checked); record its content, its digest and id."""
     with recorded(rt.record_path(step.task), step.task) as recording:
         image_id = registry.pull(rt.engine, step.ref, progress)
         # the digest of what was pulled (from the engine), not of what the tag names a
@@ -56,7 +59,8 @@ def run(rt: Runtime, step: PullStep) -> None:
         if digest is None:
             raise RegistryError(f"{step.task}: {step.ref} was pulled but the registry serves no "
                                 "digest for it now; rerun.")
-        recording.data = {"ref": step.ref, "image_id": image_id, "digest": digest}
+        recording.data = {"content_digest": content_of(rt, image_id)}
+        recording.local = {"ref": step.ref, "image_id": image_id, "digest": digest}
 
 
 class Pull(Kind[PullStep]):
@@ -65,7 +69,7 @@ class Pull(Kind[PullStep]):
                   required=True)
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "pull an image from a registry (docker pull)"
-    lock_fields = ("ref", "digest", "image_id")
+    lock_fields = ("content_digest",)
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> PullStep:
         return PullStep(**common, ref=f.image_ref("pull", digest_ok=True))

@@ -1,7 +1,9 @@
 """``push:``: an image step's result pushed to a registry, up to date by one HEAD request.
 
-Its content tag goes too (the same manifest, no blob moves), so that a clone with no records
-finds the image by its inputs alone.
+Its record holds the pushed image's content identity (what a pull of it will get); the
+reference, the registry's digest and the image id are local facts. Its content tag goes too
+(the same manifest, no blob moves), so that a clone with no records finds the image by its
+inputs alone.
 """
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..engine import images, registry
-from ..graph import records
+from . import records
 from ..spec.fields import Fields
 from ..spec.model import Exercise, LocalRef, Step
 from .actions import Check, Verdict, action, fresh, progress, recorded, stale
 from .base import REGISTRY_START, Key, Kind, Makes, TaskContext
-from .reuse import image_record, repo_digest
+from .reuse import image_facts, repo_digest
 from .runtime import Runtime
 
 
@@ -38,25 +40,27 @@ def push_ref(step: PushStep, exercise: Exercise) -> str:
 
 
 def uptodate(rt: Runtime, step: PushStep, ref: str) -> Verdict:
-    """Up to date iff the registry serves, under the tag, the digest recorded for this image."""
-    record = records.read(rt.record_path(step.task))
-    image = records.read(rt.record_path(step.source))
-    if record is None:
+    """Up to date iff the registry serves, under the tag, the digest pushed for this image."""
+    path = rt.record_path(step.task)
+    record = records.read(path)
+    pushed = records.read(records.local_of(path)) or {}
+    image = records.read(records.local_of(rt.record_path(step.source))) or {}
+    if record is None or not pushed:
         return stale("it has no record (never ran, or its last run failed)")
-    if image is None or record.get("image_id") != image.get("image_id"):
+    if pushed.get("image_id") != image.get("image_id"):
         return stale(f"{step.source} made another image since the last push")
     served = rt.served_digest(ref)
-    if served != record.get("digest"):
+    if served != pushed.get("digest"):
         return stale(f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
-                     f"{ref}, not the pushed {str(record.get('digest'))[7:19]}")
+                     f"{ref}, not the pushed {str(pushed.get('digest'))[7:19]}")
     return fresh(f"the registry serves the pushed {str(served)[7:19]} under {ref}")
 
 
 def run(rt: Runtime, step: PushStep, ref: str) -> None:
     """Tag the image as ``ref`` and push it, unless the registry already serves its digest."""
     with recorded(rt.record_path(step.task), step.task) as recording:
-        source = image_record(rt, step.source, step.task)
-        image_id = source["image_id"]
+        source, image_id = image_facts(rt, step.source, step.task)
+        notes = records.read(records.local_of(rt.record_path(step.source))) or {}
         if rt.engine.image_id(ref) != image_id:
             images.tag(rt.engine, image_id, ref)
         parsed = registry.Reference.parse(ref)
@@ -68,8 +72,9 @@ def run(rt: Runtime, step: PushStep, ref: str) -> None:
             digest, uploaded = registry.push(rt.engine, ref, progress)
             rt.engine.refresh(image_id)
             progress(f"{parsed}: pushed {digest} ({uploaded} layer(s) uploaded)")
-        _push_content_tag(rt, ref, image_id, digest, source.get("inputs_digest"))
-        recording.data = {"ref": ref, "image_id": image_id, "digest": digest}
+        _push_content_tag(rt, ref, image_id, digest, notes.get("inputs_digest"))
+        recording.data = {"content_digest": source.get("content_digest")}
+        recording.local = {"ref": ref, "image_id": image_id, "digest": digest}
 
 
 def _push_content_tag(rt: Runtime, ref: str, image_id: str, digest: str,
@@ -90,7 +95,7 @@ class Push(Kind[PushStep]):
     keyword = Key("push", "string", "the image step whose result is pushed", required=True)
     keys = (Key("tag", "string", "the reference to push as (default: the image step's)"),)
     summary = "push an image step's result to a registry (docker push)"
-    lock_fields = ("ref", "digest")
+    lock_fields = ("content_digest",)
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> PushStep:
         return PushStep(**common, image=f.required("push"), tag=f.optional_image_ref("tag"))

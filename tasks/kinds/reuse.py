@@ -1,49 +1,101 @@
-"""What the kinds that make images (build, import, commit) share: reuse, content tags, records.
+"""What the kinds that make or use images share: identities, reuse, content tags, records.
+
+What a step knows of an image it makes lives in two places:
+
+- its record (``records/<exercise>/<step>.json``, a doit target and the next step's file_dep):
+  the content digest, the same on any machine that makes the same image;
+- its notes (``local/<exercise>/<step>.json``): the inputs digest it was made from, which its
+  own up-to-date check compares, and the engine's image id, a fact about this engine only.
+
+``ac295.lock`` keeps the content digest and the inputs digest.
 
 An image made from inputs carries its inputs digest as a label and a content tag
 ``<repository>:in-<12 hex>``. Before making one, a step looks for an image it made from the
 same inputs in the engine (label, confirmed by the image's own newest history entry), then in
 the registry under the content tag (one HEAD request, then a pull). That is what lets a clone
-with no records, or a revert, skip the work.
+with no records, or a revert, skip the work; ``reuse: no`` turns it off (clean builds).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
 
-from ..engine import images, registry
+from ..engine import content, images, registry
 from ..engine.client import LABEL_INPUTS
 from ..errors import Ac295Error, RecordMissing
-from ..graph import records
+from . import records
 from .actions import Recording, Verdict, fresh, progress, stale
 from .runtime import Runtime
 
 
-def image_record(rt: Runtime, task: str, user: str) -> dict[str, Any]:
-    """The record of the image step ``task``, which ``user`` needs.
+def image_facts(rt: Runtime, task: str, user: str) -> tuple[dict[str, Any], str]:
+    """(the record, the engine's image id) of the image step ``task``, which ``user`` needs.
 
     Raises:
-        RecordMissing: that step has not run.
+        RecordMissing: that step has not run (or ran on another machine only).
     """
-    found = records.read(rt.record_path(task))
-    if found is None:
+    path = rt.record_path(task)
+    found = records.read(path)
+    local = records.read(records.local_of(path)) or {}
+    if found is None or not local.get("image_id"):
         raise RecordMissing(f"{user}: step '{task.split(':', 1)[1]}' has no record; run it "
                             "first.")
-    return found
+    return found, str(local["image_id"])
+
+
+def identity(rt: Runtime, ref: str, producer: Path | None) -> str | None:
+    """The content identity of an image a step reads, or None if the engine lacks it.
+
+    Args:
+        ref: the reference as the Dockerfile or the spec names it.
+        producer: the record of the step that makes it, if one does.
+    """
+    if producer is not None:
+        made = records.read(producer)
+        if made is None or not made.get("content_digest"):
+            raise RecordMissing(f"{ref} is made by a step that has not run yet ({producer}).")
+        return str(made["content_digest"])
+    image_id = rt.engine.image_id(ref)
+    if image_id is None:
+        return None
+    info = rt.engine.images()[image_id]
+    if info.repo_digests:  # pulled from a registry: its manifest digest is content-addressed
+        pulled = repo_digest(rt, image_id, registry.Reference.parse(ref))
+        return "repo:" + (pulled or sorted(d.partition("@")[2] for d in info.repo_digests)[0])
+    return content_of(rt, image_id)
+
+
+def content_of(rt: Runtime, image_id: str) -> str:
+    """The content digest of an image in the engine (see ``tasks.engine.content``)."""
+    return content.content_digest(rt.engine, image_id, rt.layer_cache)
 
 
 def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None) -> Verdict:
-    """The shared rule: same inputs digest as recorded, and the tag still names that image."""
-    record = records.read(rt.record_path(task))
-    if record is None:
+    """The shared rule: same inputs digest as recorded, and the engine still has the image.
+
+    A tag is a name, not a result: when only the tag is missing (the registry variable
+    changed, or `docker rmi` of the name alone), it is put back here. A tag that names
+    another image means someone moved it: the step runs again.
+    """
+    path = rt.record_path(task)
+    record = records.read(path)
+    local = records.read(records.local_of(path)) or {}
+    if record is None or not local:
         return stale("it has no record (never ran, or its last run failed)")
     if digest is None:
-        return stale("a base image is not in the engine")
-    if digest != record.get("inputs_digest"):
-        return stale(f"its inputs changed ({str(record.get('inputs_digest'))[7:19]} -> "
+        return stale("an image it reads is not in the engine")
+    if digest != local.get("inputs_digest"):
+        return stale(f"its inputs changed ({str(local.get('inputs_digest'))[7:19]} -> "
                      f"{digest[7:19]})")
-    if rt.engine.image_id(tag) != record.get("image_id"):
-        return stale(f"the engine no longer has its image under {tag}")
+    image_id = local.get("image_id")
+    if not image_id or rt.engine.image_id(image_id) is None:
+        return stale("the engine no longer has its image")
+    named = rt.engine.image_id(tag)
+    if named is None:
+        images.tag(rt.engine, image_id, tag)
+        return fresh(f"inputs {digest[7:19]} as recorded; the tag {tag} was put back")
+    if named != image_id:
+        return stale(f"the tag {tag} now names another image")
     return fresh(f"inputs {digest[7:19]} as recorded; {tag} is in the engine")
 
 
@@ -54,17 +106,21 @@ def make_image(rt: Runtime, task: str, tag: str, digest: str, make: Callable[[],
     Returns:
         The image id.
     """
-    existing = rt.engine.find_made(digest, task)
+    existing = rt.engine.find_made(digest, task) if rt.config.reuse else None
     if existing is not None:
         progress(f"{tag}: the engine has image {existing.id[:19]} made from the same "
                  "inputs; tagging it instead of making it again")
         images.tag(rt.engine, existing.id, tag)
         image_id = existing.id
     else:
-        image_id = pull_by_content(rt, tag, digest) or make()
+        image_id = (pull_by_content(rt, tag, digest) if rt.config.reuse else None) or make()
     images.tag(rt.engine, image_id, images.content_tag(tag, digest))
     # No tag in the record: renaming the image (hub_user=...) must not rerun its users.
-    recording.data = {"image_id": image_id, "inputs_digest": digest}
+    # The record holds only what the image is: a rebuild from other inputs that makes the same
+    # content (a comment in a Dockerfile) leaves it unchanged, and what reads it stays up to
+    # date. How it was made, and this engine's id for it, are notes beside it.
+    recording.data = {"content_digest": content_of(rt, image_id)}
+    recording.local = {"inputs_digest": digest, "image_id": image_id}
     return image_id
 
 
@@ -100,8 +156,3 @@ def repo_digest(rt: Runtime, image_id: str, ref: registry.Reference) -> str | No
         if (other.registry, other.repository) == (ref.registry, ref.repository):
             return digest
     return None
-
-
-def record_of(rt: Runtime, task: str) -> Path:
-    """The record path of ``task`` (a shorthand for kinds)."""
-    return rt.record_path(task)

@@ -1,7 +1,8 @@
 """``run:`` (one-shot): run a container from an image step's result and check its output.
 
-It reruns when the image or the step's own config changes. On a network it talks to live
-services whose images are not among its inputs, so there it runs every time.
+It reruns when its image's content or the step's own config changes; its record holds only
+the outcome, so downstream steps rerun only if the outcome changed. On a network it talks to
+live services whose images are not among its inputs, so there it runs every time.
 (``run:`` with ``detach: true`` is a service: ``tasks.kinds.service``.)
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from . import expect as expect_mod
 from .actions import action, progress, recorded
 from .base import Key, Kind, TaskContext
 from .expect import Expect
-from .reuse import image_record
+from .reuse import image_facts
 from .runtime import Runtime
 
 #: The keys of a service that a one-shot run may not have.
@@ -45,13 +46,16 @@ class RunStep(Step):
 def run(rt: Runtime, step: RunStep, network: str | None) -> None:
     """Run the one-shot container from the image step's recorded id and check its output."""
     with recorded(rt.record_path(step.task), step.task) as recording:
-        image_id = image_record(rt, step.source, step.task)["image_id"]
+        _, image_id = image_facts(rt, step.source, step.task)
         outcome = containers.run_once(rt.engine, image_id, step.command, step.env, step.timeout,
                                       rt.engine.labels(step.task), step.task, progress, network)
         expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
                           outcome.stderr, step.where.file)
-        recording.data = {"image_id": image_id, "exit_code": outcome.exit_code,
-                          "stdout": outcome.stdout, "stderr": outcome.stderr}
+        # What the checks read, and nothing of the image: the same output from a rebuilt
+        # image leaves this record as it was, and what reads it stays up to date.
+        recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
+                          "stderr": outcome.stderr}
+        recording.local = {"image_id": image_id}
 
 
 #: Keys a one-shot run and a service share.
@@ -78,6 +82,7 @@ class Run(Kind[RunStep]):
     keys = SHARED_KEYS + (expect_mod.KEY,
                           Key("timeout", "integer", "seconds it may take (default 300)"))
     summary = "run a one-shot container and check its exit code and output"
+    lock_fields = ("exit_code", "stdout", "stderr")
     misplaced = {key: (f"'{key}' is only for services.",
                        "Add 'detach: true' to run this container as a service.")
                  for key in SERVICE_ONLY}

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from ..engine import registry
 from ..engine.client import Engine
+from ..engine.content import LayerCache
 from ..engine.localregistry import LocalRegistry
-from ..graph import records
+from . import records
 from ..spec.config import Config
 
 
@@ -22,9 +23,17 @@ class Runtime:
 
     config: Config
     engine: Engine = field(default_factory=Engine)
+    _layers: LayerCache | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.engine.project = str(self.config.state)
+
+    @property
+    def layer_cache(self) -> LayerCache:
+        """Tree digests of image layers already read, kept under the state folder."""
+        if self._layers is None:
+            self._layers = LayerCache(self.config.state / "cache" / "layers.json")
+        return self._layers
 
     @property
     def local_registry(self) -> LocalRegistry | None:

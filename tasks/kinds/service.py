@@ -16,7 +16,7 @@ from ..spec.fields import Fields
 from ..spec.model import LocalRef, Step
 from .actions import action, progress
 from .base import Key, Kind, TaskContext
-from .reuse import image_record
+from .reuse import image_facts
 from .run import SHARED_KEYS, container_refs
 from .runtime import Runtime
 
@@ -53,7 +53,7 @@ class ServiceStep(Step):
 
 def start(rt: Runtime, step: ServiceStep, network: str | None) -> None:
     """Start a service container and wait until it is ready."""
-    image_id = image_record(rt, step.source, step.task)["image_id"]
+    _, image_id = image_facts(rt, step.source, step.task)
     services.start(rt.engine, image_id, services.Service(
         name=step.container_name, task=step.task, command=step.command, env=step.env,
         network=network, aliases=step.aliases, ports=step.ports, probe=step.ready), progress)

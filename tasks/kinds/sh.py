@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from doit.action import CmdAction
 
 from ..digests import file_sha256
-from ..errors import RecipeError, SpecError
+from ..errors import LockError, RecipeError, SpecError
 from ..spec.fields import Fields
 from ..spec.model import Exercise, Step
 from .actions import action
@@ -91,6 +91,16 @@ class Sh(Kind[ShStep]):
 
     def outputs(self, step: ShStep, record: Path) -> list[Path]:
         return list(step.targets)  # its targets stand for it: no record
+
+    def lock_facts(self, step: ShStep, record: dict[str, Any] | None,
+                   notes: dict[str, Any]) -> dict[str, Any] | None:
+        """The sha256 of each target, by file name: what the recipe made."""
+        if not step.targets:
+            return None
+        missing = [t.name for t in step.targets if not t.is_file()]
+        if missing:
+            raise LockError(f"{step.task} has not made {', '.join(missing)}; run it first.")
+        return {t.name: "sha256:" + file_sha256(t) for t in step.targets}
 
     def makes(self, step: ShStep, exercise: Exercise) -> Makes:
         return Makes(files=step.targets)

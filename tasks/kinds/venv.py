@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..atomic import write_text
 from ..digests import text_sha256
 from ..errors import RecordMissing, SpecError, VenvError
-from ..graph import records
+from . import records
 from ..spec import envspec
 from ..spec.fields import Fields
 from ..spec.model import Exercise, LocalRef, Role, Step
@@ -46,15 +47,17 @@ def inputs(step: VenvStep, source: VenvStep | None) -> str:
 def uptodate(rt: Runtime, step: VenvStep, source: VenvStep | None) -> Verdict:
     """Up to date iff spec (or source lock), interpreter and lock are as recorded, and the
     environment is still there."""
-    record = records.read(rt.record_path(step.task))
-    if record is None:
+    path = rt.record_path(step.task)
+    record = records.read(path)
+    notes = records.read(records.local_of(path)) or {}
+    if record is None or not notes:
         return stale("it has no record (never ran, or its last run failed)")
     if not (step.path / "bin" / "python").exists():
         return stale(f"the environment {step.path} is gone")
     if not step.lock.is_file():
         return stale(f"its lock {step.lock} is gone")
     origin = step.spec.name if step.spec else f"{source.task if source else '?'}'s lock"
-    if record.get("inputs") != inputs(step, source):
+    if notes.get("inputs") != inputs(step, source):
         return stale(f"{origin} changed")
     python = envs.interpreter_version(step.python)
     if record.get("python") != python:
@@ -90,9 +93,11 @@ def run(rt: Runtime, step: VenvStep, source: VenvStep | None) -> None:
                                 f"differs from it.\n--- {source.task} ---\n{expected}--- "
                                 f"{step.task} ---\n{frozen}")
             progress(f"same pip freeze as {source.task}: {len(frozen.splitlines())} package(s)")
-        records.write_text(step.lock, lock_text)
-        recording.data = {"python": python, "inputs": digest, "lock": text_sha256(lock_text),
-                          "freeze": frozen}
+        write_text(step.lock, lock_text)
+        # What it is (the next steps read it) in the record; what it was made from in the
+        # notes: a spec edit that leads to the same lock leaves John's copy up to date.
+        recording.data = {"python": python, "lock": text_sha256(lock_text), "freeze": frozen}
+        recording.local = {"inputs": digest}
         for line in frozen.splitlines():
             progress(f"  {line}")
 
@@ -112,7 +117,7 @@ class Venv(Kind[VenvStep]):
             Key("python", "string", "the interpreter (default python3)"))
     provides: ClassVar[frozenset[Role]] = frozenset({"lock"})
     summary = "a virtual environment from a spec or a lock (virtualenv)"
-    lock_fields = ("lock",)
+    lock_fields = ("lock", "freeze")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> VenvStep:
         if ("spec" in f.node) == ("from_lock" in f.node):

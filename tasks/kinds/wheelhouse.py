@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..digests import text_sha256
-from ..graph import records
+from . import records
 from ..spec.fields import Fields
 from ..spec.model import Exercise, LocalRef, Step
 from ..venvs import wheelhouse

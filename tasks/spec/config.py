@@ -44,6 +44,12 @@ class Config:
         return self.variables["registry"]
 
     @property
+    def reuse(self) -> bool:
+        """False when ``reuse: no``: make every image anew (no engine or registry reuse, no
+        build cache), as a clean build from nothing does."""
+        return self.variables.get("reuse", "yes").lower() not in ("no", "false", "0", "off")
+
+    @property
     def local_registry_port(self) -> int | None:
         """The port of the registry this project runs itself, or None for an external registry.
 
@@ -105,6 +111,10 @@ def load(root: Path, environ: Mapping[str, str] | None = None,
         raise SpecError(Where(path, lines.get("registry_service", 0),
                               "variables.registry_service"),
                         f"'{resolved['registry_service']}' is neither 'managed' nor 'external'.")
+    if resolved.get("reuse", "yes").lower() not in ("yes", "no", "true", "false", "1", "0",
+                                                     "on", "off"):
+        raise SpecError(Where(path, lines.get("reuse", 0), "variables.reuse"),
+                        f"'{resolved['reuse']}' is neither 'yes' nor 'no'.")
     return Config(root=root.resolve(), state=state, variables=resolved)
 
 

@@ -1,8 +1,9 @@
-"""Just enough Dockerfile reading to know which base images a build starts from.
+"""Just enough Dockerfile reading to know which images a build reads, and what it copies.
 
-The build's inputs digest includes each base image's id, and a base that another step makes
-(``FROM {registry}/ac295/base:bookworm``) links the two steps in the task graph. Global
-``ARG`` defaults and the step's build args are substituted, as ``docker build`` does.
+A build reads the images of its ``FROM`` lines and of its ``COPY --from=<image>`` lines. Each
+one's content identity is part of the build's inputs digest, and one that another step makes
+(``FROM {registry}/ac295/base:bookworm``) links the two steps in the task graph. Global ``ARG``
+defaults and the step's build args are substituted in ``FROM``, as ``docker build`` does.
 """
 from __future__ import annotations
 
@@ -48,15 +49,22 @@ def _words(text: str) -> list[str]:
 
 
 def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, ...]:
-    """Return the external images named by FROM lines, in order, without duplicates.
+    """Return the external images a Dockerfile reads, in order, without duplicates.
 
-    Stage names (``FROM builder``) and ``scratch`` are left out; so are references that are
-    still empty after substitution.
+    That is the images of ``FROM`` lines and of ``COPY --from=`` flags. Stage names (``FROM
+    builder``, ``--from=builder``), stage numbers (``--from=0``) and ``scratch`` are left out;
+    so are references that are still empty after substitution.
     """
     args: dict[str, str] = {}
     stages: set[str] = set()
-    bases: list[str] = []
+    images: list[str] = []
     seen_from = False
+
+    def add(image: str) -> None:
+        if image and image.lower() != "scratch" and image.lower() not in stages \
+                and not image.isdigit() and image not in images:
+            images.append(image)
+
     for line in _logical_lines(dockerfile.read_text(encoding="utf-8")):
         parts = line.split(None, 1)
         word, rest = parts[0].upper(), (parts[1] if len(parts) > 1 else "")
@@ -70,9 +78,29 @@ def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, .
             if not words:
                 continue
             image = _substitute(words[0], args)
+            add(image)
             if len(words) >= 3 and words[1].lower() == "as":
                 stages.add(words[2].lower())
-            if image and image.lower() != "scratch" and image.lower() not in stages \
-                    and image not in bases:
-                bases.append(image)
-    return tuple(bases)
+        elif word == "COPY":
+            for flag in rest.split():
+                if not flag.startswith("--"):
+                    break
+                if flag.lower().startswith("--from="):
+                    add(flag.split("=", 1)[1].strip("'\""))
+    return tuple(images)
+
+
+def copies_whole_context(dockerfile: Path) -> bool:
+    """True if an ADD or COPY (from the context) copies ``.`` or a glob, which may take in
+    ``.dockerignore`` itself: then its bytes are part of what the image holds."""
+    for line in _logical_lines(dockerfile.read_text(encoding="utf-8")):
+        parts = line.split(None, 1)
+        if parts[0].upper() not in ("ADD", "COPY") or len(parts) < 2:
+            continue
+        words = _words(parts[1])
+        if any(w.lower().startswith("--from=") for w in words):
+            continue
+        sources = [w for w in words if not w.startswith("--")][:-1]
+        if any(src in (".", "./") or any(c in src for c in "*?[") for src in sources):
+            return True
+    return False

@@ -173,3 +173,99 @@ def test_implicit_latest_tag_still_links_the_steps(tmp_path):
     tasks, _, _ = compile_project(tmp_path)
     a_record = str(tmp_path.resolve() / ".ac295" / "records" / "a" / "image.json")
     assert tasks["b:image"]["file_dep"] == [a_record]
+
+
+# --- every field of every step kind is part of its config digest -------------------------------
+
+ALL_KINDS = """\
+doc: one step of each kind
+steps:
+  env: {venv: "{state}/env", spec: requirements.txt}
+  copy: {venv: "{state}/copy", from_lock: env}
+  wheels: {wheelhouse: image/wheelhouse, from_lock: env}
+  image: {build: ., tag: "{registry}/me/app:1", args: {A: "1"}}
+  rootfs: {import: "{state}/rootfs.tar", tag: "me/base:1", changes: ["CMD [\\"sh\\"]"],
+           recipe: ./make.sh, deps: [make.sh]}
+  up: {pull: "{registry}/me/up:1"}
+  mod: {commit: up, commands: ["true"], tag: "me/mod:1"}
+  check: {run: image, command: [python3, q.py], env: {A: "1"}, expect: {stdout: [ok]}}
+  net: {network: net}
+  svc: {run: image, detach: true, name: svc, network: net, aliases: [db], ports: {"80": "8080"},
+        ready: {log: up}}
+  pushed: {push: image, tag: "{registry}/me/app:2"}
+  recipe: {sh: "echo hi > out.txt", deps: [make.sh], targets: [out.txt]}
+"""
+
+
+def _changed(value: Any) -> Any:
+    """Another value of the same shape, so that a field's change can be seen."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        first = dataclasses.fields(value)[0]
+        return dataclasses.replace(value, **{first.name: _changed(getattr(value, first.name))})
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, Path):
+        return value / "x"
+    if isinstance(value, tuple):
+        return value + ("x",)
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {**value, "x": "y"}
+    return "x"  # None: an optional key now set
+
+
+def _all_kinds_steps(tmp_path) -> list[Step]:
+    from helpers import load, write_project
+
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": ALL_KINDS,
+                                    "exercises/ex/Dockerfile": "FROM scratch\n",
+                                    "exercises/ex/image/Dockerfile": "FROM scratch\n",
+                                    "exercises/ex/requirements.txt": "six==1.16.0\n",
+                                    "exercises/ex/make.sh": "true\n"})
+    return list(load(root)["ex"].steps.values())
+
+
+def test_the_sample_holds_every_kind(tmp_path):
+    from tasks.kinds import REGISTRY
+
+    assert {s.kind for s in _all_kinds_steps(tmp_path)} == {k.name for k in REGISTRY}
+
+
+FIELDS = [("venv", "path"), ("venv", "spec"), ("venv", "from_lock"), ("venv", "lock"),
+          ("venv", "python"), ("wheelhouse", "folder"), ("wheelhouse", "from_lock"),
+          ("build", "context"), ("build", "dockerfile"), ("build", "tag"), ("build", "args"),
+          ("build", "bases"), ("import", "tarball"), ("import", "tag"), ("import", "changes"),
+          ("import", "recipe"), ("import", "deps"), ("import", "recipe_key"), ("pull", "ref"),
+          ("commit", "image"), ("commit", "commands"), ("commit", "tag"), ("commit", "timeout"),
+          ("run", "image"), ("run", "command"), ("run", "env"), ("run", "expect"),
+          ("run", "timeout"), ("run", "network"), ("service", "image"),
+          ("service", "command"), ("service", "env"), ("service", "network"),
+          ("service", "container"), ("service", "aliases"), ("service", "ports"),
+          ("service", "ready"), ("push", "image"), ("push", "tag"), ("network", "network"),
+          ("sh", "commands"), ("sh", "deps"), ("sh", "targets")]
+
+
+def test_the_field_list_is_complete(tmp_path):
+    skipped = {"exercise", "name", "doc", "after", "where", "lines"}
+    found = {(s.kind, f.name) for s in _all_kinds_steps(tmp_path)
+             for f in dataclasses.fields(s) if f.name not in skipped}
+    assert found == set(FIELDS)
+
+
+@pytest.mark.parametrize("kind, name", FIELDS, ids=[f"{k}.{n}" for k, n in FIELDS])
+def test_changing_any_field_changes_the_config_digest(tmp_path, kind, name):
+    step = next(s for s in _all_kinds_steps(tmp_path) if s.kind == kind)
+    edited = dataclasses.replace(step, **{name: _changed(getattr(step, name))})
+    root = (tmp_path).resolve()
+    assert graph.step_config(edited, root, "127.0.0.1:5000") != \
+        graph.step_config(step, root, "127.0.0.1:5000")
+
+
+def test_the_registry_host_is_not_part_of_a_config(tmp_path):
+    step = next(s for s in _all_kinds_steps(tmp_path) if s.kind == "build")
+    moved = dataclasses.replace(step, tag=step.tag.replace("127.0.0.1:5000", "10.0.0.1:443"))
+    assert graph.step_config(step, tmp_path, "127.0.0.1:5000") == \
+        graph.step_config(moved, tmp_path, "10.0.0.1:443")

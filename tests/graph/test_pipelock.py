@@ -25,7 +25,7 @@ def test_each_difference_on_one_line():
 
 
 def test_write_and_read_round_trip(tmp_path):
-    facts = {"e:push": {"ref": "r", "digest": "d"}}
+    facts = {"e:push": {"content_digest": "sha256:d"}}
     pipelock.write(tmp_path / "ac295.lock", facts)
     assert pipelock.read(tmp_path / "ac295.lock") == facts
 
@@ -39,3 +39,47 @@ def test_bad_lock_files(tmp_path, text, message):
         path.write_text(text)
     with pytest.raises(Ac295Error, match=message):
         pipelock.read(path)
+
+
+# --- explained differences: Debian's archive moved, or the project changed ---------------------
+
+BASE = {"inputs_digest": "sha256:r", "content_digest": "sha256:c1",
+        "manifest": ["libc6=2.36-9", "python3=3.11.2-6"]}
+APP = {"inputs_digest": "sha256:i1", "content_digest": "sha256:a1"}
+UPSTREAM = {"app:image": {"base:image"}, "app:check": {"app:image", "base:image"},
+            "base:image": set()}
+
+
+def test_a_moved_archive_is_named_package_by_package():
+    moved = {**BASE, "content_digest": "sha256:c2",
+             "manifest": ["libc6=2.36-9", "python3=3.11.2-6+deb12u1", "tzdata=2024a"]}
+    verdict = pipelock.explain({"base:image": BASE, "app:image": APP},
+                               {"base:image": moved,
+                                "app:image": {**APP, "inputs_digest": "sha256:i2"}},
+                               UPSTREAM)
+    assert verdict.archive_only is True
+    assert verdict.lines == [
+        "base:image: python3 3.11.2-6 -> 3.11.2-6+deb12u1 (the archive changed)",
+        "base:image: tzdata (none) -> 2024a (the archive changed)",
+        "app:image inputs_digest: lock sha256:i1, here sha256:i2 (follows from base:image)",
+        "base:image content_digest: lock sha256:c1, here sha256:c2 (follows from base:image)",
+    ]
+
+
+def test_a_difference_the_archive_does_not_explain_is_the_projects():
+    verdict = pipelock.explain({"base:image": BASE, "app:image": APP},
+                               {"base:image": BASE,
+                                "app:image": {**APP, "content_digest": "sha256:a2"}},
+                               UPSTREAM)
+    assert verdict.archive_only is False
+    assert verdict.lines == ["app:image content_digest: lock sha256:a1, here sha256:a2"]
+
+
+def test_no_difference_is_not_an_archive_move():
+    verdict = pipelock.explain({"base:image": BASE}, {"base:image": BASE}, UPSTREAM)
+    assert verdict.lines == [] and verdict.archive_only is False
+
+
+def test_long_values_are_shortened_on_their_line():
+    lines = pipelock.differences({"t:run": {"stdout": "x" * 200}}, {"t:run": {"stdout": "y"}})
+    assert len(lines) == 1 and len(lines[0]) < 120 and lines[0].endswith("here y")

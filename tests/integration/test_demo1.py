@@ -23,5 +23,4 @@ def test_second_run_executes_nothing(project) -> None:
 
 def test_image_is_tagged_syllabus_first(project, engine) -> None:
     image = engine.images.get(f"{project.prefix}syllabus:first")
-    record = json.loads((project.state / "records/demo1/image.json").read_text())
-    assert image.id == record["image_id"]
+    assert image.id == project.local("demo1:image")["image_id"]

@@ -1,8 +1,6 @@
 """Exercise 1 on the real engine and registry: pull, run, modify (commit), push, pull back."""
 from __future__ import annotations
 
-import json
-
 from tasks.engine import registry as registry_mod
 
 STEPS = {"exercise1:upstream", "exercise1:question", "exercise1:modify", "exercise1:push",
@@ -22,7 +20,7 @@ def test_first_run_pulls_modifies_and_pushes(project) -> None:
     assert STEPS <= set(run.executed)
     assert {"upstream:image", "upstream:push"} <= set(run.executed) | set(run.skipped)
     assert "Answer: 541" in run.stdout
-    push = json.loads((project.state / "records/exercise1/push.json").read_text())
+    push = project.local("exercise1:push")
     served = registry_mod.manifest_digest(registry_mod.Reference.parse(_mine(project)))
     assert served == push["digest"]
 

@@ -5,7 +5,6 @@ everything (debootstrap included), the following ones change one thing and check
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import docker
@@ -27,23 +26,31 @@ def _steps(names: list[str]) -> list[str]:
 
 
 def _record(project, step: str) -> dict | None:
-    path = project.state / "records" / "exercise2" / f"{step}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return project.record(f"exercise2:{step}")
+
+
+def _local(project, step: str) -> dict:
+    found = project.local(f"exercise2:{step}")
+    assert found is not None, step
+    return found
 
 
 def test_first_run_builds_checks_and_pushes(project, engine: docker.DockerClient) -> None:
     run = project.doit("exercise2")
     assert _steps(run.executed) == sorted(STEPS)
     assert "Answer: 2640" in run.stdout
-    push = _record(project, "push")
-    assert push is not None and push["digest"].startswith("sha256:")
+    push = _local(project, "push")
+    assert push["digest"].startswith("sha256:")
+    assert _record(project, "push") == {"schema": 2, "task": "exercise2:push",
+                                        "content_digest": _record(project, "image")[
+                                            "content_digest"]}
     served = registry_mod.manifest_digest(registry_mod.Reference.parse(_ref(project)))
     assert served == push["digest"]
 
 
 def test_image_pulled_back_from_registry_prints_the_answer(project, engine) -> None:
     ref = _ref(project)
-    image_id = _record(project, "image")["image_id"]
+    image_id = _local(project, "image")["image_id"]
     engine.images.remove(ref)  # untag: the local copy goes, the registry's stays
     pulled = engine.images.pull(ref)
     assert pulled.id == image_id
@@ -79,11 +86,11 @@ def test_editing_question_reruns_build_run_and_push_only(project) -> None:
 
 
 def test_removed_image_is_rebuilt(project, engine) -> None:
-    image_id = _record(project, "image")["image_id"]
+    image_id = _local(project, "image")["image_id"]
     engine.images.remove(image_id, force=True)
     run = project.doit("exercise2")
     assert "exercise2:image" in run.executed
-    new_id = _record(project, "image")["image_id"]
+    new_id = _local(project, "image")["image_id"]
     assert engine.images.get(_ref(project)).id == new_id
 
 
@@ -96,7 +103,7 @@ def test_tag_deleted_from_registry_is_pushed_again(project) -> None:
     assert registry_mod.manifest_digest(ref) is None
     run = project.doit("exercise2")
     assert _steps(run.executed) == ["exercise2:push"]
-    assert registry_mod.manifest_digest(ref) == _record(project, "push")["digest"]
+    assert registry_mod.manifest_digest(ref) == _local(project, "push")["digest"]
 
 
 def test_failing_check_shows_output_writes_no_record_leaves_no_container(project,
@@ -130,7 +137,9 @@ def test_base_pipeline_pushes_the_base_image(project) -> None:
 
 
 def _record_base(project) -> dict:
-    return json.loads((project.state / "records/base/push.json").read_text())
+    found = project.local("base:push")
+    assert found is not None
+    return found
 
 
 def test_two_concurrent_runs_on_one_tree(project) -> None:

@@ -8,7 +8,6 @@ second's first run must build nothing, import nothing and upload no blob.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -69,9 +68,10 @@ def _uploads(log: Path) -> int:
 
 def _image_ids(project: Project) -> dict[str, str]:
     found = {}
-    for step in ("base/image", "exercise2/image"):
-        record = json.loads((project.state / f"records/{step}.json").read_text())
-        found[step] = record["image_id"]
+    for task in ("base:image", "exercise2:image"):
+        local = project.local(task)
+        assert local is not None
+        found[task] = local["image_id"]
     return found
 
 

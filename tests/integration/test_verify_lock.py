@@ -1,30 +1,72 @@
-"""`doit lock` writes ac295.lock; `doit verify` passes on a matching tree and names the exact
-mismatch after one input changes."""
+"""`doit lock` writes ac295.lock by content; `doit verify` passes on a matching tree, names the
+exact mismatch after one input changes, and tells a moved Debian archive from the project's
+own differences (exit 2 and exit 1)."""
 from __future__ import annotations
 
 import json
 
 
+def _lock(project) -> dict:
+    return json.loads((project.root / "ac295.lock").read_text())["steps"]
+
+
+def test_the_lock_holds_facts_by_content_only(project) -> None:
+    project.doit("lock")
+    steps = _lock(project)
+    base = steps["base:image"]
+    assert base["content_digest"].startswith("sha256:")
+    assert any(p.startswith("python3=") for p in base["manifest"])
+    assert steps["exercise2:image"]["inputs_digest"].startswith("sha256:")
+    assert steps["exercise2:push"] == {"content_digest":
+                                       steps["exercise2:image"]["content_digest"]}
+    assert "Answer: 2640" in steps["exercise2:question"]["stdout"]
+    assert steps["venv:maggie"]["lock"].startswith("sha256:")
+    assert steps["demo1:compare"] == {"counts.json": steps["demo1:compare"]["counts.json"]}
+    text = (project.root / "ac295.lock").read_text()
+    # nothing of this machine: no engine id, no registry host, no state folder
+    for local in ("image_id", project.registry, str(project.state), project.hub_user):
+        assert local not in text, local
+
+
 def test_verify_passes_then_names_the_mismatch(project) -> None:
     project.doit("lock")
-    lock = json.loads((project.root / "ac295.lock").read_text())
-    steps = lock["steps"]
-    assert steps["exercise2:image"]["inputs_digest"].startswith("sha256:")
-    assert steps["base:image"]["image_id"].startswith("sha256:")
-    assert steps["venv:maggie"]["lock"].startswith("sha256:")
-    assert steps["exercise2:push"]["ref"].endswith("/ac295_playground:exercise2")
     run = project.doit("verify")
     assert "match ac295.lock" in run.stdout
-
     question = project.root / "exercises/exercise2/Question.py"
-    question.write_text(question.read_text() + "\n# one changed input\n")
+    original = question.read_text()
+    question.write_text(original + "\n# one changed input\n")
+    try:
+        run = project.doit("verify", check=False)
+        assert run.returncode == 1
+        out = run.stdout + run.stderr
+        changed = sorted({line.split(" ", 1)[0] for line in out.splitlines()
+                          if ": lock " in line})
+        assert changed == ["exercise2:image", "exercise2:push"]  # the output stayed the same
+        assert "Traceback" not in out
+    finally:
+        question.write_text(original)
+    assert project.doit("verify").returncode == 0
+
+
+def test_a_moved_archive_is_told_apart(project) -> None:
+    project.doit("lock")
+    path = project.root / "ac295.lock"
+    data = json.loads(path.read_text())
+    manifest = data["steps"]["base:image"]["manifest"]
+    index = next(n for n, p in enumerate(manifest) if p.startswith("python3="))
+    name, version = manifest[index].split("=", 1)
+    manifest[index] = f"{name}=0.0-locked"  # the lock was written when the archive had this
+    data["steps"]["base:image"]["content_digest"] = "sha256:" + "0" * 64
+    data["steps"]["exercise2:image"]["inputs_digest"] = "sha256:" + "1" * 64
+    path.write_text(json.dumps(data))
     run = project.doit("verify", check=False)
-    assert run.returncode != 0
     out = run.stdout + run.stderr
-    lines = [line for line in out.splitlines() if line.startswith(("exercise2:", "base:"))
-             and ": lock " in line]
-    changed = sorted(line.split(":", 2)[0] + ":" + line.split(":", 2)[1].split()[0]
-                     for line in lines)
-    assert "exercise2:image" in changed and "exercise2:push" in changed
-    assert not [line for line in lines if line.startswith("base:")]
-    assert "Traceback" not in out
+    assert run.returncode == 2, out
+    assert f"base:image: python3 0.0-locked -> {version} (the archive changed)" in out
+    assert "exercise2:image inputs_digest:" in out and "(follows from base:image)" in out
+    data["steps"]["venv:maggie"]["lock"] = "sha256:" + "2" * 64  # and one of the project's
+    path.write_text(json.dumps(data))
+    run = project.doit("verify", check=False)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout + run.stderr
+    project.doit("lock")

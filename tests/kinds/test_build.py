@@ -4,19 +4,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
-from unittest import mock
 
-import docker
 import pytest
 
 from tasks.engine import images
-from tasks.engine.client import Engine
 from tasks.errors import BuildError, Where
 from tasks.kinds import build
 from tasks.kinds.build import BuildStep
 
-BASES = {"python:3.11": "sha256:py311"}
+# The content identity of each image the build reads (a step's record, or the registry's).
+BASES: dict[str, str | None] = {"python:3.11": "repo:sha256:" + "1" * 64}
 
 
 def make_context(folder: Path) -> Path:
@@ -30,18 +27,12 @@ def make_context(folder: Path) -> Path:
     return folder
 
 
-def build_step(context: Path, args: dict[str, str] | None = None) -> BuildStep:
+def build_step(context: Path, args: dict[str, str] | None = None,
+               bases: tuple[str, ...] = tuple(BASES)) -> BuildStep:
     return BuildStep(exercise="ex", name="image", doc="", after=(),
                      where=Where(context / "exercise.yml", 3, "steps.image"), context=context,
                      dockerfile=context / "Dockerfile", tag="me/app:1", args=args or {},
-                     bases=tuple(BASES))
-
-
-def bases_engine(ids: dict[str, str]) -> mock.Mock:
-    """An Engine that knows the ids of these references only."""
-    engine = mock.create_autospec(Engine, instance=True)
-    engine.image_id.side_effect = ids.get
-    return engine
+                     bases=bases)
 
 
 @pytest.fixture
@@ -49,8 +40,8 @@ def step(tmp_path) -> BuildStep:
     return build_step(make_context(tmp_path / "ctx"))
 
 
-def digest(step: BuildStep, ids: dict[str, str] = BASES) -> str | None:
-    return build.inputs_digest(step, bases_engine(ids))
+def digest(step: BuildStep, ids: dict[str, str | None] = BASES) -> str | None:
+    return build.inputs_digest(step, ids)
 
 
 def test_same_files_same_digest(step, tmp_path):
@@ -97,14 +88,53 @@ def test_build_args_change_the_digest(step):
     assert digest(build_step(step.context, {"VERSION": "2"})) not in (plain, with_arg)
 
 
-def test_base_image_id_changes_the_digest(step):
+def test_base_image_identity_changes_the_digest(step):
     assert digest(step, {"python:3.11": "sha256:new"}) != digest(step)
 
 
 def test_missing_base_is_none(step):
-    engine = bases_engine({})
-    assert build.inputs_digest(step, engine) is None
-    engine.image_id.assert_called_once_with("python:3.11")
+    assert build.inputs_digest(step, {"python:3.11": None}) is None
+
+
+def test_a_comment_in_dockerignore_changes_nothing_its_rules_do(step):
+    ignore = step.context / ".dockerignore"
+    (step.context / "Dockerfile").write_text("FROM python:3.11\nCOPY src /app/src\n")
+    before = digest(step)
+    ignore.write_text(ignore.read_text() + "# a comment\n")
+    assert digest(step) == before
+    ignore.write_text(ignore.read_text() + "run.sh\n")  # a rule that selects fewer files
+    assert digest(step) != before
+
+
+def test_dockerignore_counts_when_the_whole_context_is_copied(step):
+    # COPY . /app copies .dockerignore itself into the image: its bytes are content then.
+    before = digest(step)
+    ignore = step.context / ".dockerignore"
+    ignore.write_text(ignore.read_text() + "# a comment\n")
+    assert digest(step) != before
+
+
+def test_the_registry_host_of_a_base_is_not_an_input(tmp_path):
+    context = make_context(tmp_path / "ctx")
+    (context / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+    here = build_step(context, {"BASE_IMAGE": "127.0.0.1:5000/ac295/base:bookworm"},
+                      ("127.0.0.1:5000/ac295/base:bookworm",))
+    there = build_step(context, {"BASE_IMAGE": "registry.example:443/ac295/base:bookworm"},
+                       ("registry.example:443/ac295/base:bookworm",))
+    identity = "sha256:" + "2" * 64
+    assert digest(here, {here.bases[0]: identity}) == digest(there, {there.bases[0]: identity})
+    assert digest(here, {here.bases[0]: identity}) != \
+        digest(here, {here.bases[0]: "sha256:" + "3" * 64})
+
+
+def test_an_image_read_by_copy_from_is_an_input(tmp_path):
+    context = make_context(tmp_path / "ctx")
+    (context / "Dockerfile").write_text("FROM python:3.11\nCOPY --from=me/tools:1 /x /x\n")
+    step = build_step(context, bases=("python:3.11", "me/tools:1"))
+    one = digest(step, {**BASES, "me/tools:1": "sha256:" + "4" * 64})
+    two = digest(step, {**BASES, "me/tools:1": "sha256:" + "5" * 64})
+    assert one and two and one != two
+    assert digest(step, {**BASES, "me/tools:1": None}) is None
 
 
 def test_fifo_in_the_context_is_a_build_error(step):

@@ -20,6 +20,7 @@ from tasks.kinds.build import BuildStep
 from tasks.kinds.commit import CommitStep
 from tasks.kinds.pull import PullStep
 from tasks.kinds.push import PushStep
+from tasks.kinds import records
 from tasks.kinds.runtime import Runtime
 
 
@@ -79,9 +80,24 @@ def test_check_passes_answers_and_bugs():
 
 # --- a runtime with records under tmp_path --------------------------------------------------
 
-PYTHON = {"Id": "sha256:py", "RepoTags": ["python:3.11"]}
+PY_DIGEST = "sha256:" + "a" * 64
+PYTHON = {"Id": "sha256:py", "RepoTags": ["python:3.11"], "RepoDigests": [f"python@{PY_DIGEST}"]}
 APP = {"Id": "sha256:app", "RepoTags": ["me/app:1"]}
 COMMITTED = {"Id": "sha256:c", "RepoTags": ["me/app:2"]}
+NO_MAKERS: dict[str, Path | None] = {"python:3.11": None}  # no step makes the base
+
+
+def local(rt: Runtime, task: str, **data: Any) -> Path:
+    """Write a step's local facts (engine ids, registry digests), as its action would."""
+    path = records.local_of(rt.record_path(task))
+    records.write(path, {"task": task, **data})
+    return path
+
+
+def made(rt: Runtime, task: str, image_id: str, inputs: str, content: str = DIGEST) -> None:
+    """The record and notes of an image step that made ``image_id``."""
+    record(rt, task, content_digest=content)
+    local(rt, task, inputs_digest=inputs, image_id=image_id)
 
 
 def build_step(tmp_path: Path) -> BuildStep:
@@ -94,34 +110,59 @@ def build_step(tmp_path: Path) -> BuildStep:
                      bases=("python:3.11",))
 
 
+def digest_of(rt: Runtime, step: BuildStep) -> str | None:
+    return build.inputs_digest(step, build.read_identities(rt, step, NO_MAKERS))
+
+
 @pytest.mark.parametrize("change, listing, expected", [
     ({}, [PYTHON, APP], True),
     (None, [PYTHON, APP], False),
-    ({"inputs_digest": DIGEST}, [PYTHON, APP], False),
+    ({"inputs": DIGEST}, [PYTHON, APP], False),
     ({}, [PYTHON], False),  # the image is gone
     ({}, [PYTHON, {**APP, "RepoTags": []}, {"Id": "sha256:x", "RepoTags": ["me/app:1"]}],
      False),  # the tag names another image
-    ({}, [{**PYTHON, "Id": "sha256:py2"}, APP], False),  # a new base image
-])
+    ({}, [{**PYTHON, "RepoDigests": [f"python@{DIGEST}"]}, APP], False),  # a new base image
+    ({}, [{**PYTHON, "Id": "sha256:py2"}, APP], True),  # another id, the same content
+], ids=["same", "no record", "other inputs", "image gone", "tag moved", "new base",
+        "base id only"])
 def test_build_uptodate(tmp_path, change, listing, expected):
     step = build_step(tmp_path)
     if change is not None:
         rt, _ = runtime(tmp_path, [PYTHON, APP])
-        good = build.inputs_digest(step, rt.engine)
-        record(rt, step.task, **{"image_id": "sha256:app", "inputs_digest": good, **change})
+        made(rt, step.task, "sha256:app", change.get("inputs") or digest_of(rt, step))
     rt, _ = runtime(tmp_path, listing)
-    assert build.uptodate(rt, step).fresh is expected
+    assert build.uptodate(rt, step, NO_MAKERS).fresh is expected
 
 
 def test_build_uptodate_sees_an_edit(tmp_path):
     step = build_step(tmp_path)
     rt, _ = runtime(tmp_path, [PYTHON, APP])
-    record(rt, step.task, image_id="sha256:app",
-           inputs_digest=build.inputs_digest(step, rt.engine))
-    assert build.uptodate(rt, step).fresh
+    made(rt, step.task, "sha256:app", str(digest_of(rt, step)))
+    assert build.uptodate(rt, step, NO_MAKERS).fresh
     (step.context / "app.py").write_text("print('bye')\n")
-    verdict = build.uptodate(rt, step)
+    verdict = build.uptodate(rt, step, NO_MAKERS)
     assert not verdict.fresh and "inputs changed" in verdict.reason
+
+
+def test_a_missing_tag_is_put_back_without_a_rebuild(tmp_path):
+    step = build_step(tmp_path)
+    rt, api = runtime(tmp_path, [PYTHON, {**APP, "RepoTags": ["127.0.0.1:5001/me/app:1"]}])
+    made(rt, step.task, "sha256:app", str(digest_of(rt, step)))
+    api.inspect_image.return_value = {**APP, "RepoTags": ["me/app:1"]}
+    verdict = build.uptodate(rt, step, NO_MAKERS)
+    assert verdict.fresh and "put back" in verdict.reason
+    api.tag.assert_called_once_with("sha256:app", "me/app", "1", force=True)
+
+
+def test_a_base_made_by_a_step_is_identified_by_its_record(tmp_path):
+    step = build_step(tmp_path)
+    rt, _ = runtime(tmp_path, [APP])  # the engine need not even know the base by name
+    record(rt, "base:image", content_digest="sha256:" + "b" * 64)
+    makers = {"python:3.11": rt.record_path("base:image")}
+    first = build.inputs_digest(step, build.read_identities(rt, step, makers))
+    record(rt, "base:image", content_digest="sha256:" + "c" * 64)
+    second = build.inputs_digest(step, build.read_identities(rt, step, makers))
+    assert first and second and first != second
 
 
 def serve(monkeypatch, answer: str | None) -> list[str]:
@@ -139,22 +180,23 @@ PUSHED = {"image_id": "sha256:app", "digest": DIGEST}
 
 
 @pytest.mark.parametrize("pushed, image, answer, expected", [
-    (PUSHED, {"image_id": "sha256:app"}, DIGEST, True),
-    (None, {"image_id": "sha256:app"}, DIGEST, False),
+    (PUSHED, "sha256:app", DIGEST, True),
+    (None, "sha256:app", DIGEST, False),
     (PUSHED, None, DIGEST, False),
-    (PUSHED, {"image_id": "sha256:new"}, DIGEST, False),
-    (PUSHED, {"image_id": "sha256:app"}, "sha256:x", False),
-    (PUSHED, {"image_id": "sha256:app"}, None, False),
+    (PUSHED, "sha256:new", DIGEST, False),
+    (PUSHED, "sha256:app", "sha256:x", False),
+    (PUSHED, "sha256:app", None, False),
 ], ids=["same", "no record", "no image record", "image rebuilt", "other digest", "tag gone"])
 def test_push_uptodate(tmp_path, monkeypatch, pushed, image, answer, expected):
     rt, _ = runtime(tmp_path, [APP])
     asked = serve(monkeypatch, answer)
     if pushed is not None:
-        record(rt, PUSH.task, ref=REF, **pushed)
+        record(rt, PUSH.task, content_digest=DIGEST)
+        local(rt, PUSH.task, ref=REF, **pushed)
     if image is not None:
-        record(rt, "ex:image", inputs_digest=DIGEST, **image)
+        made(rt, "ex:image", image, DIGEST)
     assert push.uptodate(rt, PUSH, REF).fresh is expected
-    assert asked == ([REF] if pushed and image == {"image_id": "sha256:app"} else [])
+    assert asked == ([REF] if pushed and image == "sha256:app" else [])
 
 
 PULL = PullStep(exercise="ex", name="base", doc="", after=(), where=WHERE, ref="python:3.11")
@@ -170,29 +212,30 @@ def test_pull_uptodate(tmp_path, monkeypatch, pulled, listing, answer, expected)
     rt, _ = runtime(tmp_path, listing)
     asked = serve(monkeypatch, answer)
     if pulled is not None:
-        record(rt, PULL.task, ref=PULL.ref, **pulled)
+        record(rt, PULL.task, content_digest=DIGEST)
+        local(rt, PULL.task, ref=PULL.ref, **pulled)
     assert pull.uptodate(rt, PULL).fresh is expected
     assert asked in ([], ["python:3.11"])
 
 
 COMMIT = CommitStep(exercise="ex", name="commit", doc="", after=(), where=WHERE, image="image",
                     commands=("pip install flask",), tag="me/app:2")
+SOURCE = "sha256:" + "5" * 64
 
 
-@pytest.mark.parametrize("source, made, listing, expected", [
-    ("sha256:app", "sha256:app", [APP, COMMITTED], True),
-    (None, "sha256:app", [APP, COMMITTED], False),
-    ("sha256:app", None, [APP, COMMITTED], False),
-    ("sha256:new", "sha256:app", [APP, COMMITTED], False),  # the source was rebuilt
-    ("sha256:app", "sha256:app", [APP], False),  # the committed image is gone
+@pytest.mark.parametrize("source, made_from, listing, expected", [
+    (SOURCE, SOURCE, [APP, COMMITTED], True),
+    (None, SOURCE, [APP, COMMITTED], False),
+    (SOURCE, None, [APP, COMMITTED], False),
+    ("sha256:" + "6" * 64, SOURCE, [APP, COMMITTED], False),  # the source's content changed
+    (SOURCE, SOURCE, [APP], False),  # the committed image is gone
 ], ids=["same", "no source record", "no record", "new source", "image gone"])
-def test_commit_uptodate(tmp_path, source, made, listing, expected):
+def test_commit_uptodate(tmp_path, source, made_from, listing, expected):
     rt, _ = runtime(tmp_path, listing)
     if source is not None:
-        record(rt, "ex:image", image_id=source, inputs_digest=DIGEST)
-    if made is not None:
-        record(rt, COMMIT.task, image_id="sha256:c",
-               inputs_digest=commit.commit_digest(made, COMMIT.commands))
+        made(rt, "ex:image", "sha256:app", DIGEST, content=source)
+    if made_from is not None:
+        made(rt, COMMIT.task, "sha256:c", commit.commit_digest(made_from, COMMIT.commands))
     assert commit.uptodate(rt, COMMIT).fresh is expected
 
 
@@ -204,7 +247,7 @@ def test_failed_build_removes_the_record(tmp_path):
     path = record(rt, step.task, image_id="sha256:app", inputs_digest=DIGEST)
     api.build.return_value = iter([{"stream": "Step 2/2 : COPY app.py /\n"},
                                    {"error": "COPY failed: no source files"}])
-    result = Action(build.run)(rt, step)
+    result = Action(build.run)(rt, step, NO_MAKERS)
     assert isinstance(result, TaskFailed) and "COPY failed" in result.message
     assert not path.exists()
     api.pull.assert_not_called()  # the base was there
@@ -212,7 +255,7 @@ def test_failed_build_removes_the_record(tmp_path):
 
 def test_failed_pull_removes_the_record(tmp_path):
     rt, api = runtime(tmp_path, [PYTHON])
-    path = record(rt, PULL.task, ref=PULL.ref, image_id="sha256:py", digest=DIGEST)
+    path = record(rt, PULL.task, content_digest=DIGEST)
     api.pull.return_value = iter([{"error": "toomanyrequests: rate limit"}])
     result = Action(pull.run)(rt, PULL)
     assert isinstance(result, TaskFailed) and "rate limit" in result.message
@@ -222,8 +265,8 @@ def test_failed_pull_removes_the_record(tmp_path):
 def test_failed_push_removes_the_record(tmp_path, monkeypatch):
     rt, api = runtime(tmp_path, [{**APP, "RepoTags": [REF]}])
     serve(monkeypatch, None)
-    record(rt, "ex:image", image_id="sha256:app", inputs_digest=DIGEST)
-    path = record(rt, PUSH.task, ref=REF, **PUSHED)
+    made(rt, "ex:image", "sha256:app", DIGEST)
+    path = record(rt, PUSH.task, content_digest=DIGEST)
     api.push.return_value = iter([{"status": "Preparing", "id": "l1"},
                                   {"error": "denied", "errorDetail": {"message": "denied"}}])
     result = Action(push.run)(rt, PUSH, REF)

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from ..spec.model import LocalRef, Step
 from .actions import Check, action, fresh, recorded, stale
 from .base import Key, Kind, Makes, TaskContext
-from .reuse import image_record
+from .reuse import image_facts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,17 +39,18 @@ class IdFileStep(Step):
 
 
 def uptodate(rt, step):
-    image = image_record(rt, f"{step.exercise}:{step.image}", step.task)
-    if not step.to.is_file() or step.to.read_text() != image["image_id"]:
+    _, image_id = image_facts(rt, f"{step.exercise}:{step.image}", step.task)
+    if not step.to.is_file() or step.to.read_text() != image_id:
         return stale(f"{step.to.name} does not hold the image id")
     return fresh(f"{step.to.name} holds the image id")
 
 
 def run(rt, step):
     with recorded(rt.record_path(step.task), step.task) as recording:
-        image_id = image_record(rt, f"{step.exercise}:{step.image}", step.task)["image_id"]
+        _, image_id = image_facts(rt, f"{step.exercise}:{step.image}", step.task)
         step.to.write_text(image_id)
-        recording.data = {"image_id": image_id}
+        recording.data = {"written": step.to.name}
+        recording.local = {"image_id": image_id}
 
 
 class IdFile(Kind[IdFileStep]):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 
-from .conftest import clone
+from clones import clone
 
 
 def test_engine_down_names_docker_host(tmp_path):

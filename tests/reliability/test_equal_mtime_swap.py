@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .conftest import clone
+from clones import clone
 
 
 def test_equal_mtime_content_swap_reruns_the_recipe(tmp_path, make_registry):

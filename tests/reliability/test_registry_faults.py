@@ -8,7 +8,7 @@ import subprocess
 import time
 import warnings
 
-from .conftest import clone
+from clones import clone
 
 FAULTS: list[str] = []
 

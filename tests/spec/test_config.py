@@ -192,3 +192,16 @@ def test_remote_engine_with_loopback_registry_is_refused(tmp_path):
         project.load(tmp_path, environ={"DOCKER_HOST": "tcp://10.1.2.3:2375"})
     doit_config, _ = project.load(tmp_path, environ={"DOCKER_HOST": "unix:///var/run/docker.sock"})
     assert doit_config["backend"] == "sqlite3"
+
+
+@pytest.mark.parametrize("value, reuse", [("yes", True), ("no", False), ("off", False)])
+def test_reuse(tmp_path, value, reuse):
+    cfg = config.load(write_config(tmp_path, BASIC), environ={"AC295_REUSE": value})
+    assert cfg.reuse is True  # not in the file: the environment cannot set it
+    root = write_config(tmp_path, BASIC + f"  reuse: '{value}'\n")
+    assert config.load(root, environ={}).reuse is reuse
+
+
+def test_reuse_must_be_yes_or_no(tmp_path):
+    err = config_error(write_config(tmp_path, BASIC + "  reuse: sometimes\n"))
+    assert err.where.key == "variables.reuse" and "'sometimes'" in str(err)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.spec.dockerfiles import base_images
+from tasks.spec.dockerfiles import base_images, copies_whole_context
 
 
 def bases(tmp_path: Path, text: str, build_args: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -120,3 +120,30 @@ def test_several_args_in_one_instruction(tmp_path):
 
 def test_single_quoted_arg_default(tmp_path):
     assert bases(tmp_path, "ARG B='debian:12'\nFROM $B\n") == ("debian:12",)
+
+
+# --- COPY --from: an image the build reads --------------------------------------------------
+
+def test_copy_from_an_image_is_read(tmp_path):
+    text = ("FROM a:1 AS build\nRUN make\nFROM b:1\nCOPY --from=build /out /out\n"
+            "COPY --chown=0:0 --from=127.0.0.1:5000/me/tools:2 /bin/x /bin/x\n"
+            "COPY --from=0 /y /y\nCOPY --from=b:1 /z /z\n")
+    assert bases(tmp_path, text) == ("a:1", "b:1", "127.0.0.1:5000/me/tools:2")
+
+
+def test_copy_without_from_reads_no_image(tmp_path):
+    assert bases(tmp_path, "FROM a:1\nCOPY . /app\nADD x.tar /\n") == ("a:1",)
+
+
+@pytest.mark.parametrize("text, whole", [
+    ("FROM a\nCOPY . /app\n", True),
+    ("FROM a\nCOPY ./ /app/\n", True),
+    ("FROM a\nADD *.py /app/\n", True),
+    ("FROM a\nCOPY --chown=1:1 src/ q.py /app/\n", False),
+    ("FROM a\nCOPY Question.py /app/Question.py\n", False),
+    ("FROM a\nCOPY --from=b . /app\n", False),  # another image's files, not the context's
+])
+def test_copies_whole_context(tmp_path, text, whole):
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    assert copies_whole_context(path) is whole

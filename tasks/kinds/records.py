@@ -1,20 +1,25 @@
 """Small JSON records of results that live outside the file system (images, pushed tags, runs).
 
-A record is a doit ``target`` of the step that makes it and a ``file_dep`` of the steps that use
-it. Records are deterministic (no timestamps), so an upstream step that reruns and produces
-the same image leaves its record's bytes unchanged and downstream steps stay up to date.
-They are written atomically (temp file + rename) and only when a step succeeds; a step removes
-its record before it starts, so a failed or interrupted step leaves none claiming success.
+A record holds what a step made, by content: an image's content digest, a run's output, an
+environment's lock. It is a doit ``target`` of the step that makes it and a ``file_dep`` of the
+steps that use it. Records are deterministic (no timestamps, no places), so an upstream step
+that reruns and makes the same result leaves its record's bytes unchanged and downstream steps
+stay up to date (an early cutoff). Beside each record, its notes (``local/``) say how and where
+it was made: the inputs digest the step's own check compares, and facts about this machine
+(engine ids, this registry's digests). Notes are never a doit dependency.
+
+Both are written atomically (temp file + rename) and only when a step succeeds; a step removes
+them before it starts, so a failed or interrupted step leaves nothing claiming success.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-SCHEMA = 1
+from ..atomic import write_text
+
+SCHEMA = 2
 
 
 def path_in(state: Path, task: str) -> Path:
@@ -24,8 +29,8 @@ def path_in(state: Path, task: str) -> Path:
 
 
 def local_of(record: Path) -> Path:
-    """The file beside a record for facts about this machine only (engine ids, registry
-    digests): not a doit target or dependency, and never in ``ac295.lock``."""
+    """The notes beside a record: how and where it was made (the inputs digest, engine ids,
+    registry digests); never a doit target or dependency."""
     return record.parents[2] / "local" / record.parent.name / record.name
 
 
@@ -43,21 +48,6 @@ def read(path: Path) -> dict[str, Any] | None:
 def write(path: Path, data: dict[str, Any]) -> None:
     """Write a record atomically: readers see the old file or the new one, never half of one."""
     write_text(path, json.dumps({"schema": SCHEMA, **data}, indent=2, sort_keys=True) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write any small file atomically (temp file in the same folder, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def remove(path: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.graph import records
+from tasks import atomic
+from tasks.kinds import records
 
 
 def test_path_in():
@@ -52,7 +53,7 @@ def test_failed_write_keeps_the_old_record_and_no_temp_file(tmp_path, monkeypatc
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(records.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         records.write(path, {"image_id": "new"})
     assert records.read(path)["image_id"] == "old"
