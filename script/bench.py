@@ -1,32 +1,55 @@
-"""Benchmark: how much work incremental reruns save, as ratios to a full run in the same run.
+"""Benchmark: what doing nothing costs, as ratios to baselines timed in the same run.
 
-Copies the project to a temporary folder (own state, registry port and names, like the tests),
-then times, on the real engine and registry:
-  full      doit exercise2 exercise1 demo1 with nothing done yet (the baseline; base image
-            included, with a recipe no earlier run made, so debootstrap dominates)
-  noop      the same again: nothing to do
-  edit      after editing exercise2/Question.py: build, run and push of exercise2 only
-  fresh     a second clone with no records and no doit database, on the same engine and
-            registry: images are recovered by their inputs-digest labels, pushes skipped
-  list      doit list
-Prints seconds and the ratio of each to `full`. Cleans up what it made.
-Usage: script/bench
+Copies the project to a temporary folder (own state, registry port and names, like the
+tests), runs the four image exercises once to have everything built (the base image and
+the builds are reused from the engine when an earlier run made them), then times, taking
+the median of several runs, each figure against its baseline:
+
+  (a) null build of upstream, exercise2, demo1, exercise1 through script/doit, against
+      script/docker-chain: the same four redone with plain docker, layers cached
+  (b) that null build through doit alone, minus a trivial dodo of 3 tasks (doit's floor:
+      Python start-up and doit's import), per exercise
+  (c) 1000 generated exercises (one recipe each): `doit list` and a null build, against the
+      floor
+  (d) a cold build of exercise2 (Question.py edited: build, run, push) against plain
+      `docker build && docker run && docker push` of the same edit
+  (e) script/bootstrap when all is set up, against `true`
+
+Prints one table; nothing is asserted. Cleans up what it made (images, registry, folders).
+Usage: script/bench [--reps N] [--cold-reps N] [--only a,b,c,d,e]
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import docker
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ["exercise2", "exercise1", "demo1"]
+FOUR = ["upstream", "exercise2", "demo1", "exercise1"]
+GENERATED = 1000
+FLOOR_DODO = '''\
+def task_floor():
+    """doit's floor: three tasks that are always up to date."""
+    for n in range(3):
+        yield {"name": str(n), "actions": ["true"], "uptodate": [True]}
+'''
+GENERATED_SPEC = """\
+doc: generated exercise {n}
+steps:
+  copy:
+    doc: copy input.txt to out.txt
+    sh: ["cp input.txt out.txt"]
+    deps: [input.txt]
+    targets: [out.txt]
+"""
 
 
 def free_port() -> int:
@@ -35,75 +58,217 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def clone(dest: Path) -> Path:
+def say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def copy_project(dest: Path) -> Path:
     shutil.copytree(ROOT, dest, symlinks=True, ignore=shutil.ignore_patterns(
         ".venv", ".ac295", ".git", "__pycache__", ".pytest_cache", ".mypy_cache"))
     (dest / ".venv").symlink_to(ROOT / ".venv")
     return dest
 
 
-def doit(root: Path, env: dict[str, str], *args: str) -> tuple[float, str]:
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """Run ``command``; its wall time in seconds. Exits the benchmark if it fails."""
     start = time.perf_counter()
-    proc = subprocess.run([str(root / ".venv/bin/doit"), *args], cwd=root, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"doit {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout
+        sys.exit(f"bench: `{' '.join(command)}` failed in {cwd}:\n"
+                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed
 
 
-def ran(output: str) -> int:
-    return sum(1 for line in output.splitlines() if line.startswith(".  "))
+def median(reps: int, *timed: Callable[[], float]) -> list[float]:
+    """The median time of each of ``timed``, run in turns ``reps`` times (interleaved, so
+    that the machine's load falls on each alike)."""
+    times: list[list[float]] = [[] for _ in timed]
+    for _ in range(reps):
+        for found, one in zip(times, timed):
+            found.append(one())
+    return [statistics.median(t) for t in times]
+
+
+def settle(folder: Path) -> None:
+    """Wait until files written just now are older than the spec cache's clock-tick guard."""
+    newest = max(p.stat().st_ctime for p in folder.rglob("*"))
+    time.sleep(max(0.0, newest + 2.1 - time.time()))
+
+
+class Bench:
+    def __init__(self, work: Path, reps: int, cold_reps: int) -> None:
+        self.work = work
+        self.reps = reps
+        self.cold_reps = cold_reps
+        self.tag = f"bench{os.getpid()}"
+        self.registry = f"127.0.0.1:{free_port()}"
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("AC295_") and k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(AC295_REGISTRY=self.registry, AC295_HUB_USER=self.tag,
+                   AC295_LOCAL_PREFIX=f"{self.tag}-", AC295_DEMO2_PORT=str(free_port()))
+        self.env = env
+        self.project = copy_project(work / "project")
+        self.floor = work / "floor"
+        self.floor.mkdir()
+        (self.floor / "dodo.py").write_text(FLOOR_DODO)
+        self.doit = str(ROOT / ".venv/bin/doit")
+        self.rows: list[tuple[str, str, str, str, str]] = []
+
+    # --- the parts --------------------------------------------------------------------
+
+    def floor_time(self) -> float:
+        return run([self.doit], self.floor, self.env)
+
+    def prepare(self) -> None:
+        say("first run of the four image exercises in a fresh copy (untimed)...")
+        start = time.perf_counter()
+        run([str(self.project / "script/doit"), *FOUR], self.project, self.env)
+        say(f"  done in {time.perf_counter() - start:.1f} s")
+        settle(self.project / "exercises")
+        run([str(self.project / "script/doit"), *FOUR], self.project, self.env)
+
+    def figure_a_b(self) -> None:
+        # the chain's images get names of their own: retagging the project's would make
+        # the next null build a real one
+        chain_env = dict(self.env, REGISTRY=self.registry, HUB_USER=f"{self.tag}chain",
+                         LOCAL_PREFIX=f"{self.tag}chain-", STUDENT="maggie",
+                         COURSE=f"{self.tag}chain/ac295_l2",
+                         BASE_IMAGE=f"{self.registry}/ac295/base:bookworm")
+        say(f"(a) null build of the four vs script/docker-chain, {self.reps} runs each...")
+        ours, chain = median(
+            self.reps,
+            lambda: run([str(self.project / "script/doit"), *FOUR], self.project, self.env),
+            lambda: run([str(self.project / "script/docker-chain")], self.project, chain_env))
+        self.row("(a) null build of 4 exercises (script/doit)", ours, "docker chain", chain,
+                 f"{ours / chain:.3f}", "<= 0.20")
+        say(f"(b) null build in doit alone vs doit's floor, {self.reps} runs each...")
+        alone, floor = median(self.reps, lambda: run([self.doit, *FOUR], self.project, self.env),
+                              self.floor_time)
+        per = (alone - floor) / len(FOUR) * 1000
+        self.row("(b) the same in doit alone, above the floor", alone, "trivial dodo", floor,
+                 f"{per:.0f} ms/exercise", "<= 10 ms")
+
+    def figure_c(self) -> None:
+        gen = self.work / "generated"
+        gen.mkdir()
+        for name in ("dodo.py", "ac295.yml", "pyproject.toml"):
+            shutil.copy(self.project / name, gen / name)
+        shutil.copytree(self.project / "tasks", gen / "tasks",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (gen / ".venv").symlink_to(ROOT / ".venv")
+        for n in range(GENERATED):
+            folder = gen / "exercises" / f"gen{n:04d}"
+            folder.mkdir(parents=True)
+            (folder / "input.txt").write_text(f"{n}\n")
+            (folder / "exercise.yml").write_text(GENERATED_SPEC.format(n=n))
+        say(f"(c) {GENERATED} generated exercises: first run (untimed)...")
+        run([self.doit], gen, self.env)
+        settle(gen / "exercises")
+        run([self.doit], gen, self.env)
+        say(f"(c) doit list and a null build vs doit's floor, {self.reps} runs each...")
+        listed, null, floor = median(self.reps, lambda: run([self.doit, "list"], gen, self.env),
+                                     lambda: run([self.doit], gen, self.env), self.floor_time)
+        self.row(f"(c) doit list, {GENERATED} exercises", listed, "trivial dodo", floor,
+                 f"{listed / floor:.2f}", "<= 3")
+        self.row(f"(c) null build, {GENERATED} exercises", null, "trivial dodo", floor,
+                 f"{null:.2f} s", "<= 1.5 s")
+
+    def figure_d(self) -> None:
+        question = self.project / "exercises/exercise2/Question.py"
+        original = question.read_text()
+        plain = self.work / "plain-exercise2"
+        shutil.copytree(self.project / "exercises/exercise2", plain)
+        counter = iter(range(10**6))
+        base = f"{self.registry}/ac295/base:bookworm"
+
+        def ours() -> float:
+            question.write_text(original + f"\n# bench edit {next(counter)} {time.time()}\n")
+            return run([str(self.project / "script/doit"), "exercise2"], self.project, self.env)
+
+        def docker_plain() -> float:
+            (plain / "Question.py").write_text(original + f"\n# plain {time.time()}\n")
+            tag = f"{self.registry}/{self.tag}/ac295_playground:plain"
+            script = (f"DOCKER_BUILDKIT=0 docker build -q -t {tag} --build-arg BASE_IMAGE={base}"
+                      f" . >/dev/null && docker run --rm {tag} python3 /app/Question.py "
+                      f">/dev/null && docker push -q {tag} >/dev/null")
+            return run(["bash", "-c", script], plain, self.env)
+
+        say(f"(d) cold build of exercise2 vs plain docker, {self.cold_reps} runs each...")
+        cold, docker_time = median(self.cold_reps, ours, docker_plain)
+        question.write_text(original)
+        self.row("(d) cold build of exercise2 (script/doit)", cold, "docker build+run+push",
+                 docker_time, f"{cold / docker_time:.2f}", "<= 1.10")
+
+    def figure_e(self) -> None:
+        reps = max(self.reps, 20)
+        say(f"(e) script/bootstrap when set up vs `true`, {reps} runs each...")
+        boot, true = median(reps, lambda: run([str(ROOT / "script/bootstrap")], ROOT, self.env),
+                            lambda: run(["true"], ROOT, self.env))
+        self.row("(e) script/bootstrap, all set up", boot, "true", true,
+                 f"{(boot - true) * 1000:.0f} ms more", "<= 30 ms")
+
+    # --- output and clean-up ------------------------------------------------------------
+
+    def row(self, what: str, ours: float, baseline: str, base: float, ratio: str,
+            target: str) -> None:
+        self.rows.append((what, f"{ours:.3f} s", f"{baseline} {base:.3f} s", ratio, target))
+
+    def table(self) -> str:
+        head = ("figure", "ours (median)", "baseline (median)", "ratio / figure", "target")
+        rows = [head, *self.rows]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def clean(self) -> None:
+        subprocess.run([self.doit, "registry_stop"], cwd=self.project, env=self.env,
+                       capture_output=True)
+        listing = subprocess.run(["docker", "images", "--format",
+                                  "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True)
+        ours = [n for n in listing.stdout.split()
+                if n.startswith((self.registry + "/", self.tag + "-", self.tag + "chain-"))]
+        if ours:
+            subprocess.run(["docker", "rmi", "-f", *ours], capture_output=True)
+        made = subprocess.run(["docker", "images", "-a", "--filter", "label=org.ac295.made",
+                               "--format", '{{.ID}} {{.Label "org.ac295.made"}}'],
+                              capture_output=True, text=True)
+        mine = [line.split()[0] for line in made.stdout.splitlines()
+                if line.split()[-1].startswith(str(self.work))]  # made by this bench's copies
+        if mine:
+            subprocess.run(["docker", "rmi", "-f", *mine], capture_output=True)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=7, help="runs per figure (median)")
+    parser.add_argument("--cold-reps", type=int, default=3, help="runs of the cold build")
+    parser.add_argument("--only", default="a,b,c,d,e", help="figures to time, e.g. a,c")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        say("PYTHONDONTWRITEBYTECODE is set here; the runs timed go without it, as Python's "
+            "default (with it, every run compiles the project's modules again)")
     work = Path(tempfile.mkdtemp(prefix="ac295-bench-"))
-    tag = f"bench{os.getpid()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
-    registry = f"127.0.0.1:{free_port()}"
-    env.update(AC295_REGISTRY=registry, AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
-               AC295_DEMO2_PORT=str(free_port()),
-               # a base recipe no earlier run made (the trailing slash), so that `full` is
-               # really cold: debootstrap included, nothing reused from the engine
-               AC295_DEBIAN_MIRROR="http://deb.debian.org/debian/")
-    first, second = clone(work / "a"), clone(work / "b")
-    results: list[tuple[str, float, int]] = []
+    bench = Bench(work, args.reps, args.cold_reps)
     try:
-        t, out = doit(first, env, *TARGETS)
-        results.append(("full", t, ran(out)))
-        t, out = doit(first, env, *TARGETS)
-        results.append(("noop", t, ran(out)))
-        question = first / "exercises/exercise2/Question.py"
-        question.write_text(question.read_text() + "\n# benchmark edit\n")
-        t, out = doit(first, env, *TARGETS)
-        results.append(("edit", t, ran(out)))
-        question2 = second / "exercises/exercise2/Question.py"
-        question2.write_text(question.read_text())
-        # the second clone has its own state folder but shares the engine and the registry:
-        # its registry storage is the first clone's (same port), so point it there
-        (second / ".ac295").mkdir()
-        (second / ".ac295/registry").symlink_to(first / ".ac295/registry")
-        t, out = doit(second, env, *TARGETS)
-        results.append(("fresh", t, ran(out)))
-        t, out = doit(first, env, "list")
-        results.append(("list", t, 0))
+        if only & {"a", "b", "d"}:
+            bench.prepare()
+        if only & {"a", "b"}:
+            bench.figure_a_b()
+        if "c" in only:
+            bench.figure_c()
+        if "d" in only:
+            bench.figure_d()
+        if "e" in only:
+            bench.figure_e()
+    except KeyboardInterrupt:
+        say("interrupted; cleaning up")
     finally:
-        subprocess.run([str(first / ".venv/bin/doit"), "registry_stop"], cwd=first, env=env,
-                       capture_output=True)
-        client = docker.from_env()
-        ours = [i for i in client.images.list()
-                if any(n.startswith((registry + "/", tag + "-"))
-                       for n in i.tags + i.attrs.get("RepoDigests", []))]
-        for image in sorted(ours, key=lambda i: i.attrs.get("Created", ""), reverse=True):
-            try:
-                client.images.remove(image.id, force=True)
-            except docker.errors.APIError:
-                pass
+        bench.clean()
         shutil.rmtree(work, ignore_errors=True)
-    base = results[0][1]
-    print(f"{'run':<6} {'seconds':>8} {'ratio to full':>14} {'tasks run':>10}")
-    for name, seconds, count in results:
-        print(f"{name:<6} {seconds:>8.2f} {seconds / base:>14.4f} {count:>10}")
+    print(bench.table())
 
 
 if __name__ == "__main__":

@@ -87,6 +87,14 @@ class VenvError(Ac295Error):
     """A virtual environment could not be made, filled or checked."""
 
 
+class VmError(Ac295Error):
+    """A virtual machine could not be made (kernel, initramfs) or booted, or its run failed."""
+
+
+class RootlessError(Ac295Error):
+    """A rootless (podman) container could not be set up or run."""
+
+
 class LockError(Ac295Error):
     """``ac295.lock`` is missing or unreadable, or this machine's results differ from it."""
 

@@ -1,12 +1,14 @@
-"""What a doit process that runs tasks sets up: SIGTERM handling and the run lock.
+"""What a doit process that runs tasks sets up: signals, the run lock, how an interrupt ends.
 
 ``dodo.py`` calls ``prepare`` explicitly; importing this module (or loading a project in a
 test) changes nothing in the process. Commands that only read (list, info, help, ...) get
-neither: they take no lock and walk no /proc.
+none of it: they take no lock and walk no /proc.
 
 - SIGTERM (a CI timeout, ``docker stop``, ``kill``) ends a run as Ctrl-C does: by default it
   kills Python at once, so doit would save nothing of the tasks that finished and services
-  would stay up. As a KeyboardInterrupt it goes through doit's ``finally``.
+  would stay up. As a KeyboardInterrupt it goes through doit's ``finally``, and the reporter
+  (``tasks.reporter``) says in one line what was stopped. The interrupt then ends the
+  process with 130 (SIGINT) or 143 (SIGTERM), the shell's codes, and no traceback.
 - One run at a time per project copy: two doit runs on one tree would build, push and write
   records at once. The first run takes ``<state>/run.lock`` (an flock: the kernel drops it
   when the process ends, even on SIGKILL, so a killed run never leaves a stale lock); a second
@@ -27,6 +29,13 @@ READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
 #: doit commands that run tasks or write doit's database.
 WRITING = frozenset({"run", "clean", "forget", "ignore", "reset-dep", "strace", "auto"})
 _held: list[IO[str]] = []  # keeps the lock's file open for the life of the process
+_signals: list[str] = []  # the signals that interrupted this process, first one first
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def interrupted() -> str:
+    """The name of the signal that interrupted this run ("" if none did)."""
+    return _signals[0] if _signals else ""
 
 
 def command_of(argv: Sequence[str]) -> str:
@@ -42,17 +51,49 @@ def prepare(state: Path, argv: Sequence[str] = sys.argv) -> None:
     if command_of(argv) in READ_ONLY:
         return
     terminate_like_ctrl_c()
+    sys.excepthook = _end_quietly_on_interrupt
     hold(state, argv)
 
 
 def terminate_like_ctrl_c() -> None:
-    """Make SIGTERM raise KeyboardInterrupt in the main thread, as Ctrl-C does."""
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, and remember which."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, _raise_interrupt)
+
+
+def _end_quietly_on_interrupt(kind: type[BaseException], value: BaseException,
+                              traceback: Any) -> None:
+    """The excepthook of a run: an interrupt ends it with 130 or 143 and no traceback."""
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)
+        return
+    name = interrupted() or "SIGINT"
+    if not _said:
+        sys.stderr.write(f"ac295: stopped by {name} before any task ran.\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_CODES.get(name, 130))
+
+
+_said: list[bool] = []  # the reporter said the interrupt already
+
+
+def said_interrupt() -> None:
+    """Note that the interrupt was reported (so the exit says nothing more)."""
+    _said.append(True)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough
+    name = signal.Signals(signum).name
+    first = not _signals
+    _signals.append(name)
+    if len(_signals) == 2:
+        return  # a second Ctrl-C while the first is handled: let the clean-up finish
+    if not first:
+        raise KeyboardInterrupt(name)  # a third one: stop now
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt(name)
     # Ctrl-C reaches the whole foreground group; a SIGTERM only doit. Pass it on to the
     # recipes doit is waiting for (same session; the registry has its own), or doit would
     # wait for them to end before it can save and tear down.
@@ -62,7 +103,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
                 os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(name)
 
 
 def descendants(root: int) -> list[int]:

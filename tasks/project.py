@@ -6,19 +6,24 @@ Loading has no side effects on the process (``tasks.process`` has those).
 from __future__ import annotations
 
 import os
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import Ac295Error
+from .errors import Ac295Error, SpecError
 from .graph import compile as graph
 from .graph import edges
 from .graph.checker import StatThenHash
+from .graph.explain import failed_path
 from .kinds import REGISTRY
+from .kinds.actions import action
 from .kinds.base import Registry
 from .kinds.runtime import Runtime
+from .reporter import Reporter
 from .spec import config as config_mod
 from .spec import exercises as spec
+from .spec.cache import SpecCache, parser_version
 from .spec.model import Exercise
 from .toplevel import project_tasks
 
@@ -48,6 +53,57 @@ def load_exercises(cfg: config_mod.Config, kinds: Registry = REGISTRY) -> list[E
     return exercises
 
 
+def load_isolated(cfg: config_mod.Config, kinds: Registry = REGISTRY
+                  ) -> tuple[list[Exercise], dict[str, SpecError], edges.Producers]:
+    """Every exercise that loads, the error of each one that does not, and who makes what.
+
+    One broken exercise.yml must not stop the others (nor `registry_stop`, `clean`, `list`):
+    an exercise whose file, or whose references across exercises, are wrong is set aside
+    with its error, and the cross-exercise checks run again without it. Unchanged files
+    are not parsed again (``tasks.spec.cache``).
+    """
+    good: list[Exercise] = []
+    broken: dict[str, SpecError] = {}
+    files = spec.exercise_files(cfg.root)
+    cache = SpecCache(cfg.state / "cache" / "specs.pickle",
+                      parser_version(type(k).__module__ for k in kinds),
+                      dict(cfg.variables))
+
+    def inputs_of(exercise: Exercise) -> list[Path]:
+        return [p for s in exercise.steps.values() for p in kinds.of(s).parse_inputs(s)]
+
+    for path in files:
+        exercise = cache.get(path, inputs_of)
+        if exercise is None:
+            try:
+                exercise = spec.load_exercise(path, cfg, kinds)
+            except SpecError as err:
+                broken[path.parent.name] = err
+                continue
+            cache.put(path, exercise, inputs_of(exercise))
+        good.append(exercise)
+    cache.forget_others(files)
+    cache.save()
+    while True:
+        try:
+            return good, broken, edges.check(good, kinds, cfg.state)
+        except SpecError as err:
+            name = err.where.file.parent.name
+            broken[name] = err
+            good = [e for e in good if e.name != name]
+
+
+def broken_task(name: str, error: SpecError) -> dict[str, Any]:
+    """The task of an exercise whose spec is wrong: `doit list` marks it, running it fails."""
+    problem = error.problem if len(error.problem) <= 90 else error.problem[:87] + "..."
+    return {"basename": name, "doc": f"BROKEN {error.where}: {problem}",
+            "actions": [action(_fail, str(error))], "uptodate": [False], "verbosity": 2}
+
+
+def _fail(message: str) -> None:
+    raise Ac295Error(message)
+
+
 def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
          environ: Mapping[str, str] | None = None, kinds: Registry = REGISTRY,
          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -60,25 +116,29 @@ def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
         kinds: the step kinds (tests add their own).
 
     Raises:
-        Ac295Error: any spec or config problem, before a task exists.
+        Ac295Error: a problem of the whole project (ac295.yml, the engine), before any task
+            exists. A broken exercise does not raise: its task fails (``load_isolated``).
     """
     environ = os.environ if environ is None else environ
     cfg = config_mod.load(root, environ=environ, cmdline=cmdline_vars)
     _check_engine_reaches_registry(cfg, environ)
-    exercises = load_exercises(cfg, kinds)
+    exercises, broken, producers = load_isolated(cfg, kinds)
     runtime = Runtime(cfg)
-    tasks = list(graph.exercise_tasks(runtime, kinds, exercises))
+    tasks = list(graph.exercise_tasks(runtime, kinds, exercises, producers))
+    tasks += [broken_task(name, err) for name, err in sorted(broken.items())]
     tasks += list(project_tasks(runtime, kinds, exercises))
     cfg.state.mkdir(parents=True, exist_ok=True)  # doit opens its database there
     doit_config = {
         # sqlite3: safe with more than one reader; dbm.dumb (the default here) can corrupt.
         "backend": "sqlite3",
         "dep_file": str(cfg.state / "doit.sqlite"),
-        "default_tasks": [e.name for e in exercises],
+        "default_tasks": sorted([e.name for e in exercises] + list(broken)),
         "verbosity": 2,
         # stat (ctime included) then md5: an equal-mtime content swap is seen, a touch that
         # keeps the content reruns nothing (see tasks/graph/checker.py)
         "check_file_uptodate": StatThenHash,
+        # the end of every run, in doit's main process: clean-up, interrupts, a summary
+        "reporter": Reporter(sys.stdout, {}, failed_path(cfg.state / "doit.sqlite")),
     }
     return doit_config, tasks
 

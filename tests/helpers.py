@@ -99,10 +99,30 @@ def compile_project(root: Path, environ: dict[str, str] | None = None,
 
 
 def fake_client(listing: list[dict[str, Any]] | None = None) -> mock.Mock:
-    """A spec'd Docker client whose low-level API lists ``listing`` as its images."""
+    """A spec'd Docker client whose low-level API holds ``listing`` as its images.
+
+    `images()` lists them; `inspect_image(ref)` finds one by id, tag (``:latest`` added to a
+    bare name) or ``name@digest``, read from the listing when asked (a test may change it),
+    and answers in the inspect's shape. Name resolution beyond that is the real engine's
+    (tests/integration/test_engine_lookups.py).
+    """
     client = mock.Mock(spec=docker.DockerClient)
     client.api = mock.create_autospec(docker.APIClient, instance=True)
     client.api.images.return_value = listing or []
+
+    def inspect_image(ref: str) -> dict[str, Any]:
+        wanted = {ref, ref + ":latest"} if ":" not in ref.rsplit("/", 1)[-1] else {ref}
+        for image in client.api.images.return_value:
+            names = {image["Id"], *(image.get("RepoTags") or []),
+                     *(image.get("RepoDigests") or [])}
+            if wanted & names:
+                return {"Id": image["Id"], "RepoTags": image.get("RepoTags"),
+                        "RepoDigests": image.get("RepoDigests"),
+                        "Config": {"Labels": image.get("Labels")},
+                        "Created": "2026-11-29T10:00:00Z", "Size": image.get("Size", 0)}
+        raise docker.errors.ImageNotFound(f"No such image: {ref}")
+
+    client.api.inspect_image.side_effect = inspect_image
     return client
 
 

@@ -1,6 +1,7 @@
 """Process set-up, the run lock: read-only commands take none; a second holder waits and says who holds it."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -42,3 +43,24 @@ def test_a_second_process_waits_and_says_who_holds_the_lock(tmp_path):
 def test_read_only_commands_take_no_lock(tmp_path):
     assert process.hold(tmp_path, ["doit", "list"]) is False
     assert not (tmp_path / "run.lock").exists()
+
+
+def test_an_interrupt_ends_with_the_shells_code_and_one_line(tmp_path):
+    """A run stopped by SIGTERM exits 143 without a traceback (SIGINT: 130)."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys, time
+        sys.path.insert(0, {str(__import__('pathlib').Path(process.__file__).parents[1])!r})
+        from pathlib import Path
+        from tasks import process
+        process.prepare(Path({str(tmp_path)!r}), ["doit", "x"])
+        print("ready", flush=True)
+        time.sleep(30)
+    """)
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == code
+        assert err == f"ac295: stopped by {sig.name} before any task ran.\n"

@@ -1,28 +1,37 @@
-"""The Docker Engine as this project sees it: one client, and one listing of images per process.
+"""The Docker Engine as this project sees it: one client, and images looked up one by one.
 
-Uptodate checks ask "does the engine still have image X / what id does tag T have" for every
-task; asking the engine each time would cost one API call per task. ``Engine`` lists images once
-and keeps the listing current as our own operations change it. Every method that calls the
-Docker SDK is ``translated``: its exceptions leave this package as the project's errors.
+Up-to-date checks ask "does the engine still have image X / what id does tag T have". A null
+build asks that a few times per step, so a question costs one small request (an inspect, a
+millisecond on the local socket), answered from a cache the second time; the engine's whole
+image list (which grows with every build and takes seconds with a thousand images) is only
+read by actions that need it (finding an image to reuse, pruning). On the local socket the
+questions go over a plain HTTP connection, so a null build never imports the Docker SDK (a
+tenth of a second); actions use the SDK. Every method that calls the SDK is ``translated``:
+its exceptions leave this package as the project's errors.
 """
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import socket
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import docker
-import docker.errors
-
 from ..errors import EngineError, translated
-from ..spec.model import normalize_ref
+
+API = "/v1.41"  # Debian's docker.io 20.10; newer engines serve it too
 
 #: Labels put on everything this project creates, so it can be found and cleaned up.
-LABEL_INPUTS = "org.ac295.inputs-digest"
 LABEL_TASK = "org.ac295.task"
 #: The state folder of the project copy that made a container or network: two clones
 #: sharing one engine (tests, CI) must not take each other's for their own.
 LABEL_PROJECT = "org.ac295.project"
+#: On an image made from inputs: "<inputs digest> <task> <project's state folder>". One
+#: label, so that a build adds one LABEL step (each step of the legacy builder is a
+#: container), and the three facts always travel together.
+LABEL_MADE = "org.ac295.made"
 #: What every container this project starts gets: never privileged, and bounded, so that a
 #: runaway exercise cannot take the machine (2 cores, 24 GiB here) with it.
 CONTAINER_LIMITS: dict[str, object] = {"privileged": False, "mem_limit": "2g",
@@ -37,6 +46,14 @@ class ImageInfo:
     tags: list[str]
     repo_digests: list[str]
     labels: dict[str, str]
+    created: int = 0  # seconds since the epoch
+    size: int = 0  # bytes, with the layers it shares with others
+
+    @property
+    def made(self) -> tuple[str, str, str] | None:
+        """(inputs digest, task, project) of an image this project made, or None."""
+        parts = (self.labels.get(LABEL_MADE) or "").split(" ", 2)
+        return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
 
 
 @dataclass
@@ -47,28 +64,82 @@ class Engine:
         factory: makes the client (``docker.from_env`` in production, a fake in unit tests).
     """
 
-    factory: Callable[[], Any] = docker.from_env
+    factory: Callable[[], Any] | None = None  # None: docker.from_env, imported when needed
     project: str = ""
     _client: Any = None
     _images: dict[str, ImageInfo] | None = field(default=None, repr=False)
+    _known: dict[str, ImageInfo | None] = field(default_factory=dict, repr=False)
+    _pid: int = 0
 
     @property
     def client(self) -> Any:
-        """The Docker client, connected and pinged on first use."""
+        """The Docker client, connected and pinged on first use in each process.
+
+        A worker that doit forks (``-n N``) gets a client of its own: a connection shared
+        with the parent would mix two processes' requests on one socket.
+        """
+        if self._client is not None and self._pid != os.getpid():
+            self._client = None
         if self._client is None:
-            where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-            hint = (f"No Docker Engine answers at {where}. Run script/bootstrap (as root it "
-                    "installs Debian's docker.io and starts dockerd), start one yourself, or "
-                    "point DOCKER_HOST at one.")
+            import docker
+
             try:
-                client = self.factory()
+                client = (self.factory or docker.from_env)()
                 client.ping()
             except docker.errors.DockerException as err:
-                raise EngineError(f"{hint} ({err})") from None
+                raise EngineError(f"{_no_engine()} ({err})") from None
             except Exception as err:  # requests' connection errors when the socket is gone
-                raise EngineError(f"{hint} ({type(err).__name__})") from None
+                raise EngineError(f"{_no_engine()} ({type(err).__name__})") from None
             self._client = client
+            self._pid = os.getpid()
         return self._client
+
+    def _socket(self) -> str | None:
+        """The local socket to ask directly, or None to go through the SDK (a fake in unit
+        tests, or an engine elsewhere)."""
+        host = os.environ.get("DOCKER_HOST", "")
+        if self.factory is not None or (host and not host.startswith("unix://")):
+            return None
+        return host[len("unix://"):] if host else "/var/run/docker.sock"
+
+    def _inspect(self, ref: str) -> dict[str, Any] | None:
+        """``GET /images/{ref}/json``: the image's attributes, or None if there is no such."""
+        path = self._socket()
+        if path is None:
+            import docker.errors
+
+            try:
+                return dict(self.client.api.inspect_image(ref))
+            except docker.errors.ImageNotFound:
+                return None
+            except docker.errors.DockerException as err:
+                raise EngineError(f"the Docker Engine refused: {err}") from None
+        connection = _UnixHTTP(path)
+        try:
+            connection.request("GET", f"{API}/images/{urllib.parse.quote(ref, safe=':@/')}/json")
+            response = connection.getresponse()
+            body = response.read()
+        except OSError as err:
+            raise EngineError(f"{_no_engine()} ({err.strerror or err})") from None
+        finally:
+            connection.close()
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise EngineError(f"the Docker Engine answered {response.status} for {ref}: "
+                              f"{body[:200].decode('utf-8', 'replace')}")
+        return dict(json.loads(body))
+
+    def info(self, ref: str) -> ImageInfo | None:
+        """What the engine knows of the image an id, a tag or ``name@sha256:...`` names.
+
+        Asked once per reference and process (``refresh`` forgets the answers); names are
+        resolved by the engine itself, as ``docker run`` resolves them.
+        """
+        if ref not in self._known:
+            attrs = self._inspect(ref)
+            self._known[ref] = None if attrs is None else _info(attrs)
+        return self._known[ref]
 
     @property
     def is_local(self) -> bool:
@@ -76,71 +147,71 @@ class Engine:
         host = os.environ.get("DOCKER_HOST", "")
         return host == "" or host.startswith("unix://")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a copy in another process gets: the factory and the project, no connection.
+
+        doit pickles a task's fields to send them to its workers (``-n N``); a client holds
+        a socket and locks, and what it learnt of the images belongs to one process.
+        """
+        return {"factory": self.factory, "project": self.project, "_client": None,
+                "_images": None, "_known": {}, "_pid": 0}
+
     def labels(self, task: str, **extra: str) -> dict[str, str]:
         """Labels for a container or network made for ``task`` by this project copy."""
         return {LABEL_TASK: task, LABEL_PROJECT: self.project, **extra}
 
+    def image_label(self, digest: str, task: str) -> dict[str, str]:
+        """The label of an image ``task`` of this project copy makes from inputs ``digest``."""
+        return {LABEL_MADE: f"{digest} {task} {self.project}"}
+
     @translated
     def images(self) -> dict[str, ImageInfo]:
-        """All images by id, listed once per process."""
+        """The images this project made (any copy), by id, listed once per process."""
         if self._images is None:
             self._images = {}
-            for image in self.client.api.images():
-                self._remember(image.get("Id", ""), image.get("RepoTags") or [],
-                               image.get("RepoDigests") or [], image.get("Labels") or {})
+            for image in self.client.api.images(filters={"label": LABEL_MADE}):
+                info = ImageInfo(image.get("Id", ""), _names(image.get("RepoTags")),
+                                 _names(image.get("RepoDigests")), image.get("Labels") or {},
+                                 int(image.get("Created") or 0), int(image.get("Size") or 0))
+                self._images[info.id] = info
         return self._images
 
-    def _remember(self, image_id: str, tags: list[str], digests: list[str],
-                  labels: dict[str, str]) -> None:
-        assert self._images is not None
-        tags = [t for t in tags if t != "<none>:<none>"]
-        digests = [d for d in digests if d != "<none>@<none>"]
-        self._images[image_id] = ImageInfo(image_id, tags, digests, labels)
-
     def image_id(self, ref: str) -> str | None:
-        """The id that an image id, a tag or a ``name@sha256:...`` refers to, or None.
+        """The id that an image id, a tag or a ``name@sha256:...`` refers to, or None."""
+        found = self.info(ref)
+        return found.id if found else None
 
-        Names are compared the way Docker does (``python`` = ``docker.io/library/python:latest``).
-        """
-        images = self.images()
-        if ref in images:
-            return ref
-        wanted = normalize_ref(ref)
-        by_digest = "@" in ref
-        for info in images.values():
-            names = info.repo_digests if by_digest else info.tags
-            if any(normalize_ref(name) == wanted for name in names):
-                return info.id
-        return None
+    def forget_images(self) -> None:
+        """Forget what was learnt of the images (after removing some)."""
+        self._images = None
+        self._known = {}
 
     @translated
     def refresh(self, ref: str) -> ImageInfo | None:
-        """Re-read one image after we changed it (build, tag, push); drop it if it is gone."""
-        images = self.images()
-        try:
-            attrs = self.client.api.inspect_image(ref)
-        except docker.errors.ImageNotFound:
-            images.pop(ref, None)  # an id that is gone
-            for info in images.values():  # or a tag that is gone
-                info.tags = [t for t in info.tags if normalize_ref(t) != normalize_ref(ref)]
-            return None
-        for info in images.values():  # a tag moves: take it off the image that had it
-            info.tags = [t for t in info.tags if t not in (attrs.get("RepoTags") or [])]
-        self._remember(attrs["Id"], attrs.get("RepoTags") or [], attrs.get("RepoDigests") or [],
-                       (attrs.get("Config") or {}).get("Labels") or {})
-        return images[attrs["Id"]]
+        """Re-read one image after we changed it (build, tag, push); None if it is gone."""
+        self._known = {}  # a tag may have moved: ask again
+        found = self.info(ref)
+        if self._images is not None and found is not None and found.made:
+            self._images[found.id] = found
+        return found
 
     @translated
-    def find_made(self, digest: str, task: str) -> ImageInfo | None:
+    def find_made(self, digest: str, task: str, hint: str = "") -> ImageInfo | None:
         """An image that ``task`` made from inputs with this digest, or None.
 
         Labels are inherited: an image built FROM ours carries our labels too. So the label
         only nominates candidates; the image's own newest history entry must be ours: our
         LABEL instruction (build), our commit comment (commit), or a lone import layer.
+        ``hint``, a reference such an image would have here (its content tag), is asked
+        first: one inspect instead of the listing, which grows with the engine's images.
         """
+        named = self.info(hint) if hint else None
+        if named is not None and named.made and named.made[:2] == (digest, task) \
+                and self._made_here(named.id, task):
+            return named
         for info in self.images().values():
-            if info.labels.get(LABEL_INPUTS) == digest and info.labels.get(LABEL_TASK) == task \
-                    and self._made_here(info.id, task):
+            made = info.made
+            if made and made[:2] == (digest, task) and self._made_here(info.id, task):
                 return info
         return None
 
@@ -155,4 +226,45 @@ class Engine:
             return True  # a commit step's docker commit
         if len(history) == 1 and comment.startswith("Imported"):
             return True  # an import: one layer, no parent
-        return f"LABEL {LABEL_TASK}={task}" in created or f"LABEL {LABEL_INPUTS}=" in created
+        return f"LABEL {LABEL_MADE}=" in created and f" {task} " in created
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    """An HTTP connection to a unix socket (the engine's), from the standard library."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=60)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.path)
+        self.sock = sock
+
+
+def _no_engine() -> str:
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return (f"No Docker Engine answers at {where}. Run script/bootstrap (as root it installs "
+            "Debian's docker.io and starts dockerd), start one yourself, or point DOCKER_HOST "
+            "at one.")
+
+
+def _names(found: Any) -> list[str]:
+    return [n for n in (found or []) if n not in ("<none>:<none>", "<none>@<none>")]
+
+
+def _info(attrs: dict[str, Any]) -> ImageInfo:
+    return ImageInfo(attrs["Id"], _names(attrs.get("RepoTags")), _names(attrs.get("RepoDigests")),
+                     (attrs.get("Config") or {}).get("Labels") or {},
+                     _epoch(attrs.get("Created")), int(attrs.get("Size") or 0))
+
+
+def _epoch(created: Any) -> int:
+    """Seconds since the epoch of an inspect's ``Created`` (an RFC 3339 text)."""
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(str(created)[:19]).timestamp())
+    except ValueError:
+        return 0

@@ -10,12 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-import docker.errors
-import requests
-from docker.utils import parse_repository_tag
-
 from ..errors import CommandFailed, EngineError, translated
 from .client import CONTAINER_LIMITS, Engine
+from .refs import repository_tag as parse_repository_tag
 
 Progress = Callable[[str], None]
 
@@ -47,6 +44,8 @@ def _logs(container: Any, stdout: bool = True, stderr: bool = True) -> str:
 
 def _wait(container: Any, task: str, timeout: int, what: str, who: str) -> dict[str, Any]:
     """Wait for a container; a timeout is an EngineError that keeps what it printed."""
+    import requests
+
     try:
         return dict(container.wait(timeout=timeout))
     except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
@@ -69,6 +68,8 @@ def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
     Raises:
         EngineError: the container could not be created or did not finish within ``timeout``.
     """
+    import docker.errors
+
     client = engine.client
     sweep(engine, labels, progress)
     on_network = {"network": network} if network else {}
@@ -126,7 +127,7 @@ def commit(engine: Engine, source_id: str, commands: Sequence[str], tag: str, ti
                                 f"{output.rstrip()}")
         repo, tag_name = parse_repository_tag(tag)
         changes = [f"CMD {json.dumps(source.get('Cmd') or [])}"]
-        changes += [f"LABEL {key}={value}" for key, value in image_labels.items()]
+        changes += [f'LABEL {key}="{value}"' for key, value in image_labels.items()]
         if source.get("Entrypoint"):
             changes.append(f"ENTRYPOINT {json.dumps(source['Entrypoint'])}")
         image = container.commit(repository=repo, tag=tag_name or "latest", changes=changes,

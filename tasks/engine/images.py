@@ -6,18 +6,22 @@ request succeeded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections import deque
+import re
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-import docker.errors
-from docker.utils import parse_repository_tag
-from docker.utils.build import exclude_paths
-
+from ..atomic import write_text
 from ..errors import BuildError, translated
 from .client import Engine
+from .refs import repository_tag as parse_repository_tag
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal escape codes (a message must read the same anywhere)."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 Progress = Callable[[str], None]
 
@@ -31,15 +35,47 @@ def ignore_patterns(context: Path) -> list[str]:
             if line.strip() and not line.strip().startswith("#")]
 
 
-def context_files(context: Path, dockerfile: Path) -> list[str]:
+def context_files(context: Path, dockerfile: Path, memo: Path | None = None) -> list[str]:
     """Context files sent to the engine, relative to the context, sorted.
 
     Uses docker-py's own ``.dockerignore`` matcher, the one that builds the context tarball,
-    so a digest over these files sees exactly what the build sees.
+    so a digest over these files sees exactly what the build sees. Importing the SDK costs
+    a null build more than all its checks, so with ``memo`` (a file) the selection is kept
+    and reused while the context's listing, the ignore rules and the Dockerfile's name are
+    the same: the matcher is a pure function of those three.
     """
+    patterns = ignore_patterns(context)
     relative = os.path.relpath(dockerfile, context)
-    paths = exclude_paths(str(context), ignore_patterns(context), dockerfile=relative)
-    return sorted(p for p in paths if not (context / p).is_dir() or (context / p).is_symlink())
+    key = ""
+    if memo is not None:
+        listing = _listing(context)
+        key = hashlib.sha256(json.dumps([patterns, relative, listing]).encode()).hexdigest()
+        try:
+            saved = json.loads(memo.read_text(encoding="utf-8"))
+            if saved.get("key") == key and isinstance(saved.get("files"), list):
+                return [str(f) for f in saved["files"]]
+        except (OSError, ValueError, AttributeError):
+            pass  # no memo, or an unreadable one: compute
+    from docker.utils.build import exclude_paths  # the SDK's own .dockerignore matcher
+
+    paths = exclude_paths(str(context), patterns, dockerfile=relative)
+    files = sorted(p for p in paths if not (context / p).is_dir() or (context / p).is_symlink())
+    if memo is not None:
+        try:
+            write_text(memo, json.dumps({"key": key, "files": files}))
+        except OSError:
+            pass  # a memo that cannot be written only costs the next run the import
+    return files
+
+
+def _listing(context: Path) -> list[str]:
+    """Every path under ``context`` (folders end with "/"), sorted; links are not followed."""
+    found = []
+    for folder, dirs, names in os.walk(context):
+        rel = os.path.relpath(folder, context)
+        prefix = "" if rel == "." else rel + "/"
+        found += [prefix + d + "/" for d in dirs] + [prefix + n for n in names]
+    return sorted(found)
 
 
 @translated
@@ -48,39 +84,75 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
     """``docker build`` an image under ``tag`` with ``labels``; return its id.
 
     Intermediate containers are always removed (``forcerm``); nothing is pulled; ``nocache``
-    builds every layer anew (a clean build).
+    builds every layer anew (a clean build). The output is shown as it comes (``progress``);
+    the error names the step that failed rather than repeating it. The layers a failed build
+    made are removed, so that failed builds leave no dangling images.
 
     Raises:
-        BuildError: the build failed; the message holds the last lines of its output.
+        BuildError: the build failed, with the step and the Dockerfile (file:line for a parse
+            error).
     """
-    tail: deque[str] = deque(maxlen=15)
-    image_id = None
+    import docker.errors
+
+    step, image_id, made = "", None, []  # type: tuple[str, str | None, list[str]]
     stream = engine.client.api.build(
         path=str(context), dockerfile=os.path.relpath(dockerfile, context), tag=tag,
         buildargs=dict(args), labels=dict(labels), rm=True, forcerm=True, pull=False,
         nocache=nocache, decode=True)
     try:
+        cached = False
         for chunk in stream:
             if "error" in chunk:
                 detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
-                lines = "\n".join(tail)
-                raise BuildError(f"building {tag} for {task} failed: {detail.strip()}"
-                                 f"\nLast build output:\n{lines}\nFix the Dockerfile "
-                                 f"{dockerfile} or the files it uses, then rerun.")
-            text = chunk.get("stream", "")
-            for line in text.splitlines():
-                if line.strip():
-                    tail.append(line)
-                    progress(line)
+                _remove_layers(engine, made)
+                raise BuildError(_failure(tag, task, dockerfile, step, plain(detail.strip())))
+            for line in chunk.get("stream", "").splitlines():
+                if not line.strip():
+                    continue
+                progress(line)
+                if line.startswith("Step "):  # a FROM names an image the build did not make
+                    step, cached = line, line.split(" : ", 1)[-1].upper().startswith("FROM ")
+                elif line.strip() == "---> Using cache":
+                    cached = True
+                elif (match := _LAYER.match(line)) and not cached:
+                    made.append(match.group(1))
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
     except docker.errors.APIError as err:
-        raise BuildError(f"building {tag} for {task} failed: {err.explanation or err}") from None
+        detail = plain(str(err.explanation or err))
+        raise BuildError(_failure(tag, task, dockerfile, step, detail)) from None
     info = engine.refresh(tag)
     if info is None or (image_id and info.id != image_id):
         raise BuildError(f"the build of {tag} reported success but the engine has no such "
                          "image; rerun, and check `docker images`.")
     return info.id
+
+
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_PARSE_ERROR = re.compile(r"dockerfile parse error line (\d+): (.*)", re.IGNORECASE)
+
+
+def _failure(tag: str, task: str, dockerfile: Path, step: str, detail: str) -> str:
+    """One paragraph for a failed build: where it failed, why, and what to fix."""
+    parse = _PARSE_ERROR.search(detail)
+    if parse:
+        return (f"{dockerfile}:{parse.group(1)}: {parse.group(2)} (building {tag} for "
+                f"{task}). Fix that line of the Dockerfile, then rerun.")
+    where = f" at {step.split(' : ')[0].lower()} ({step.split(' : ', 1)[-1]})" if step else ""
+    detail = re.sub(r"^The command '.*' returned", "the command returned", detail, flags=re.S)
+    return (f"building {tag} for {task} failed{where}: {detail}. Its output is above. Fix the "
+            f"Dockerfile {dockerfile} or the files it uses, then rerun.")
+
+
+def _remove_layers(engine: Engine, made: list[str]) -> None:
+    """Remove the images a failed build made (newest first); keep any that is in use."""
+    import docker.errors
+
+    for image_id in reversed(made):
+        try:
+            engine.client.api.remove_image(image_id)
+        except docker.errors.APIError:
+            continue
 
 
 @translated
@@ -90,6 +162,8 @@ def import_tarball(engine: Engine, tarball: Path, tag: str, changes: Sequence[st
 
     ``changes`` are Dockerfile instructions applied on import (CMD, ENV, LABEL).
     """
+    import docker.errors
+
     repo, tag_name = parse_repository_tag(tag)
     size = tarball.stat().st_size
     progress(f"importing {tarball} ({size / 1e6:.0f} MB) as {tag}")
@@ -135,3 +209,17 @@ def names_registry(ref: str) -> bool:
     """True if a reference names its registry (host.name/..., host:port/..., localhost/...)."""
     first, slash, _ = ref.partition("/")
     return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
+@translated
+def save(engine: Engine, image_id: str, dest: Path) -> None:
+    """``docker save`` one image into ``dest``, written whole beside it, then renamed."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f".{dest.name}.part")
+    try:
+        with open(part, "wb") as out:
+            for chunk in engine.client.api.get_image(image_id, chunk_size=1 << 20):
+                out.write(chunk)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)

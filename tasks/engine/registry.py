@@ -11,14 +11,11 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Callable
 
-import docker.auth
-import docker.errors
-import requests
-from docker.utils import parse_repository_tag
-
 from ..errors import RegistryError, translated
 from ..spec.config import LOOPBACK_HOSTS
 from .client import Engine
+from .refs import registry_and_name
+from .refs import repository_tag as parse_repository_tag
 
 Progress = Callable[[str], None]
 MANIFEST_TYPES = ", ".join([
@@ -45,7 +42,7 @@ class Reference:
         digest = tag if tag and tag.startswith("sha256:") else ""
         if digest and ":" in repo.rsplit("/", 1)[-1]:
             repo = repo.rsplit(":", 1)[0]  # name:tag@digest: the digest decides, as in Docker
-        registry, name = docker.auth.resolve_repository_name(repo)
+        registry, name = registry_and_name(repo)
         if registry in _HUBS:
             registry = "docker.io"
             if "/" not in name:
@@ -72,6 +69,8 @@ class Reference:
 
 
 def _credentials(registry: str) -> tuple[str, str] | None:
+    import docker.auth
+
     config = docker.auth.load_config()
     auth = docker.auth.resolve_authconfig(config, registry) or {}
     user, password = auth.get("username") or auth.get("Username"), \
@@ -88,6 +87,8 @@ def _token(challenge: str, ref: Reference) -> str | None:
     realm = params.pop("realm", None)
     if not realm:
         return None
+    import requests
+
     params.setdefault("scope", f"repository:{ref.repository}:pull")
     parsed = urllib.parse.urlparse(realm)
     trusted = parsed.scheme == "https" or parsed.netloc == ref.registry
@@ -105,6 +106,8 @@ def manifest_digest(ref: Reference, timeout: float = 10) -> str | None:
     Raises:
         RegistryError: unreachable, or credentials refused.
     """
+    import requests
+
     url = f"{ref.base_url}/v2/{ref.repository}/manifests/{ref.tag}"
     headers = {"Accept": MANIFEST_TYPES}
     try:
@@ -135,6 +138,14 @@ def manifest_digest(ref: Reference, timeout: float = 10) -> str | None:
     return response.headers.get("Docker-Content-Digest")
 
 
+def _meter(chunk: dict, progress: Progress) -> None:
+    """A layer's bytes so far, as a meter line (shown in place on a terminal, else dropped)."""
+    detail = chunk.get("progressDetail") or {}
+    if detail.get("total"):
+        progress(f"\r{chunk.get('id', '')}: {chunk.get('status', '')} "
+                 f"{detail.get('current', 0) / 1e6:.1f}/{detail['total'] / 1e6:.1f} MB")
+
+
 @translated
 def push(engine: Engine, ref: str, progress: Progress) -> tuple[str, int]:
     """Push a local tag; return the manifest digest and the number of layers uploaded.
@@ -142,6 +153,8 @@ def push(engine: Engine, ref: str, progress: Progress) -> tuple[str, int]:
     Raises:
         RegistryError: an error chunk in the stream, or no digest reported.
     """
+    import docker.errors
+
     repo, tag = parse_repository_tag(ref)
     digest, uploaded = None, 0
     try:
@@ -155,6 +168,8 @@ def push(engine: Engine, ref: str, progress: Progress) -> tuple[str, int]:
                 uploaded += 1
             if status in ("Pushed", "Layer already exists"):
                 progress(f"{chunk.get('id', '')}: {status}")
+            else:
+                _meter(chunk, progress)
             if "aux" in chunk and chunk["aux"].get("Digest"):
                 digest = chunk["aux"]["Digest"]
     except docker.errors.APIError as err:
@@ -173,6 +188,8 @@ def pull(engine: Engine, ref: str, progress: Progress) -> str:
         RegistryError: an error chunk in the stream (docker-py does not raise for those), or
             the engine has no such image afterwards.
     """
+    import docker.errors
+
     repo, tag = parse_repository_tag(ref)
     progress(f"pulling {ref}")
     try:
@@ -184,6 +201,8 @@ def pull(engine: Engine, ref: str, progress: Progress) -> str:
                                     "that its registry is reachable, and `docker login`.")
             if chunk.get("status") in ("Pull complete", "Already exists"):
                 progress(f"{chunk.get('id', '')}: {chunk['status']}")
+            else:
+                _meter(chunk, progress)
     except docker.errors.APIError as err:
         raise RegistryError(f"pulling {ref} failed: {err.explanation or err}. Check the "
                             "reference, that its registry is reachable, and `docker login`."

@@ -1,9 +1,9 @@
 """Services and networks: containers that keep running while later steps talk to them.
 
-A service is started, probed until ready, and removed when doit's run ends (a doit
-``teardown``, which doit runs in its ``finally``: after success, after a failed task and after
-Ctrl-C). Its network goes the same way, after the containers. Leftovers of a run that was
-killed outright (same name, same label) are swept before a new one starts.
+A service is started, probed until ready, and removed when doit's run ends (after success,
+after a failed task and after Ctrl-C; see ``tasks.reporter``). Its network goes the same way,
+after the containers. Leftovers of a run that was killed outright (same name, same label) are
+swept before a new one starts.
 """
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
-
-import docker.errors
 
 from ..errors import EngineError, ServiceError, translated
 from .client import CONTAINER_LIMITS, LABEL_PROJECT, LABEL_TASK, Engine
@@ -55,6 +53,8 @@ def _ours(labels: dict[str, str] | None, task: str | None, engine: Engine) -> bo
 
 def _remove_container(engine: Engine, ident: str, task: str) -> bool:
     """Remove a container this project made for ``task``; refuse to touch anyone else's."""
+    import docker.errors
+
     try:
         attrs = engine.client.api.inspect_container(ident)
     except docker.errors.NotFound:
@@ -167,7 +167,7 @@ def _wait_ready(task: str, probe: Probe, container: Any, progress: Progress) -> 
         if not log_ok and probe.log is not None:
             log_ok = re.search(probe.log, _logs(container), re.MULTILINE) is not None
         if not http_ok and probe.http is not None:
-            http_ok = _answers(probe.http)
+            http_ok = answers(probe.http)
         if log_ok and http_ok:
             progress(f"service {container.name} is ready")
             return
@@ -182,7 +182,7 @@ def _logs(container: Any) -> str:
     return container.logs(stdout=True, stderr=True).decode("utf-8", "replace").rstrip()
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return int(response.status) < 500

@@ -5,21 +5,21 @@ carries the exercise's doc for ``doit list``. Edges come from doit itself (see
 ``tasks.graph.edges``): a step that uses another step's result lists that step's record as
 ``file_dep`` (doit runs the producer first, and reruns the consumer when the record's bytes
 change); ephemeral steps (services, networks, phony recipes) are ``task_dep`` and always run.
-What only a kind knows (actions, checks, teardown) comes from the kind (``tasks.kinds``).
+What only a kind knows (actions, checks, clean-up) comes from the kind (``tasks.kinds``).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Iterator
-
-from doit.tools import config_changed
 
 from ..kinds.actions import Always
 from ..kinds.base import Registry, TaskContext, merge
 from ..kinds.runtime import Runtime
 from ..spec.model import Exercise, Step
 from .edges import Producers, split
+from .explain import StepConfig
 
 
 def step_config(step: Step, root: Path, registry: str = "") -> dict[str, Any]:
@@ -30,18 +30,21 @@ def step_config(step: Step, root: Path, registry: str = "") -> dict[str, Any]:
     hashes the same, and the registry's host is written ``{registry}``: moving the registry
     renames images but changes no step (its pushes and pulls notice, by asking it).
     """
-    data = {"kind": step.kind, **dataclasses.asdict(step)}
-    for key in ("doc", "after", "where", "lines", "exercise", "name"):
-        data.pop(key, None)
+    skip = ("doc", "after", "where", "lines", "exercise", "name")
+    top = str(root)
+    data = {"kind": step.kind, **{f.name: getattr(step, f.name)
+                                  for f in dataclasses.fields(step) if f.name not in skip}}
 
     def clean(value: Any) -> Any:
         if isinstance(value, str) and registry:
             return value.replace(registry + "/", "{registry}/")
-        if isinstance(value, Path):
-            try:
-                return str(value.relative_to(root))
-            except ValueError:
-                return str(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return clean({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+        if isinstance(value, Path):  # relative to the root, as Path.relative_to, but cheaper
+            text = str(value)
+            if text == top:
+                return "."
+            return text[len(top) + 1:] if text.startswith(top + "/") else text
         if isinstance(value, dict):
             return {str(k): clean(v) for k, v in sorted(value.items())}
         if isinstance(value, (list, tuple)):
@@ -67,13 +70,14 @@ def step_task(rt: Runtime, kinds: Registry, exercise: Exercise, step: Step,
         "task_dep": task_dep,
         "targets": [str(path) for path in kind.outputs(step, record)],
         "verbosity": 2,
+        "meta": {"ac295_kind": step.kind},  # for the picture of the graph
     }
     why = kind.ephemeral(step)
     if why:
         task["uptodate"] = [Always(why)]
     else:
-        task["uptodate"] = [config_changed(step_config(step, rt.config.root,
-                                                       rt.config.registry))]
+        task["uptodate"] = [StepConfig(functools.partial(step_config, step, rt.config.root,
+                                                         rt.config.registry))]
         task["clean"] = True
     context = TaskContext(rt=rt, exercise=exercise,
                           uses_local_registry=rt.config.local_registry_port is not None,
@@ -87,10 +91,13 @@ def made_images(rt: Runtime, producers: Producers) -> dict[str, Path]:
     return {ref: rt.record_path(maker.task) for ref, maker in producers.images.items()}
 
 
-def exercise_tasks(rt: Runtime, kinds: Registry, exercises: list[Exercise]
-                   ) -> Iterator[dict[str, Any]]:
-    """A group task per exercise (its doc for ``doit list``) and a task per step."""
-    producers = Producers(exercises, kinds, rt.config.state)
+def exercise_tasks(rt: Runtime, kinds: Registry, exercises: list[Exercise],
+                   producers: Producers | None = None) -> Iterator[dict[str, Any]]:
+    """A group task per exercise (its doc for ``doit list``) and a task per step.
+
+    ``producers``: who makes what in ``exercises``, if already worked out (``edges.check``).
+    """
+    producers = producers or Producers(exercises, kinds, rt.config.state)
     image_records = made_images(rt, producers)
     for exercise in exercises:
         yield {"basename": exercise.name, "name": None, "doc": exercise.doc}

@@ -75,8 +75,11 @@ def needs(step: Step, exercise: Exercise, producers: Producers) -> list[Step]:
     return found
 
 
-def check(exercises: list[Exercise], kinds: Any, state: Path | None = None) -> None:
+def check(exercises: list[Exercise], kinds: Any, state: Path | None = None) -> Producers:
     """Reject `after:` entries that name no step, and cycles anywhere in the project.
+
+    Returns:
+        Who makes what (to compile the tasks with, rather than working it out again).
 
     Raises:
         SpecError: with the file and line of the step that names no step, or of a step in
@@ -101,6 +104,7 @@ def check(exercises: list[Exercise], kinds: Any, state: Path | None = None) -> N
         raise SpecError(first.where, "the steps depend on each other in a cycle: "
                         + " -> ".join(cycle) + ".",
                         "Remove one of these references or 'after' entries.") from None
+    return producers
 
 
 def upstream(exercises: list[Exercise], kinds: Any, state: Path | None = None

@@ -9,14 +9,19 @@ from __future__ import annotations
 from .base import Kind, Registry
 from .build import Build
 from .commit import Commit
+from .grade import Grade, GradeStudent
 from .import_ import Import
+from .kernel import Kernel
+from .measure import Measure
 from .network import Network
 from .pull import Pull
 from .push import Push
 from .run import Run
+from .save import Save
 from .service import Service
 from .sh import Sh
 from .venv import Venv
+from .vm import Vm
 from .wheelhouse import Wheelhouse
 
 REGISTRY = Registry()
@@ -31,5 +36,11 @@ REGISTRY.register(Service())
 REGISTRY.register(Push())
 REGISTRY.register(Network())
 REGISTRY.register(Sh())
+REGISTRY.register(Save())
+REGISTRY.register(Kernel())
+REGISTRY.register(Vm())
+REGISTRY.register(Measure())
+REGISTRY.register(Grade())
+REGISTRY.register(GradeStudent())
 
 __all__ = ["REGISTRY", "Kind", "Registry"]

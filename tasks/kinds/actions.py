@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +23,41 @@ from ..errors import Ac295Error, ArchiveMoved
 from . import records
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal escape codes (colours, cursor moves)."""
+    return _ANSI.sub("", text)
+
+
 def progress(line: str) -> None:
-    """Report progress through doit: a Python action's stdout is what doit shows or captures."""
-    sys.stdout.write(line.rstrip("\n") + "\n")
+    """Report progress through doit: a Python action's stdout is what doit shows or captures.
+
+    A line that starts with a carriage return is a meter (a layer's bytes pushed so far): on a
+    terminal it replaces itself in place; elsewhere (a CI log, a pipe) it is left out, and the
+    other lines lose their escape codes, so that the log stays quiet and readable.
+    """
+    tty = sys.stdout.isatty()
+    if line.startswith("\r"):
+        if tty:
+            sys.stdout.write("\r" + line[1:].rstrip("\n")[:100] + "\x1b[K")
+            sys.stdout.flush()
+        return
+    text = line.rstrip("\n")
+    sys.stdout.write(("\r\x1b[K" + text if tty else plain(text)) + "\n")
     sys.stdout.flush()
+
+
+_SIGNATURES: dict[Any, inspect.Signature] = {}
+
+
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature``, once per function (a project of 1000 steps asks 4000 times)."""
+    found = _SIGNATURES.get(function)
+    if found is None:
+        found = _SIGNATURES[function] = inspect.signature(function)
+    return found
 
 
 class Action:
@@ -34,10 +67,12 @@ class Action:
         self.function = function
         self.__name__ = getattr(function, "__name__", "action")
         self.__doc__ = getattr(function, "__doc__", None)
+        # doit passes a task's command-line params to the parameters named like them
+        self.__signature__ = _signature(function)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            result = self.function(*args)
+            result = self.function(*args, **kwargs)
         except ArchiveMoved as err:  # a distinct exit code: doit exits 2 for a TaskError
             return TaskError(str(err))
         except Ac295Error as err:

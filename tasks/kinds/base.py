@@ -3,7 +3,7 @@
 A kind is one module of this package holding a frozen ``Step`` subclass and a ``Kind``
 subclass, registered with one line in ``tasks.kinds.REGISTRY``. The parser asks the kind to
 parse a mapping; the graph asks it what the step uses and makes (its edges) and for the doit
-fields only it knows (actions, up-to-date checks, teardown). No other module looks at a
+fields only it knows (actions, up-to-date checks, end-of-run clean-up). No other module looks at a
 step's class. Models: nox's session registry, doit's one ``cmd_*.py`` per command, and
 snakemake's executor plugins (a small declared interface that a new back end fills).
 """
@@ -134,6 +134,9 @@ class Kind(Generic[S]):
     #: Keys that belong to a sibling kind of the same keyword: (problem, hint) to report
     #: instead of "unknown key" (``name:`` on a one-shot run: "only for services").
     misplaced: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    #: A kind whose steps only another kind's ``expand`` makes (never written in a spec):
+    #: no keyword of the parser, no entry in the schema.
+    internal: ClassVar[bool] = False
 
     # --- the spec -----------------------------------------------------------------------
 
@@ -152,6 +155,16 @@ class Kind(Generic[S]):
     def local_refs(self, step: S) -> list[LocalRef]:
         """The steps of the same exercise this step names, and what it needs of each."""
         return []
+
+    def expand(self, step: S) -> list[Step]:
+        """The steps one written step stands for: itself, or (a roster) one per entry too.
+        The parser adds them to the exercise under their own names."""
+        return [step]
+
+    def parse_inputs(self, step: S) -> tuple[Path, ...]:
+        """The files besides exercise.yml that ``parse`` read or checked (a Dockerfile): the
+        cache of parsed specs (``tasks.spec.cache``) parses again when one changes."""
+        return ()
 
     # --- the graph ----------------------------------------------------------------------
 
@@ -175,7 +188,7 @@ class Kind(Generic[S]):
         return [] if self.ephemeral(step) else [record]
 
     def task(self, step: S, ctx: TaskContext) -> dict[str, Any]:
-        """The doit fields only this kind knows: actions, checks, teardown, setup, deps.
+        """The doit fields only this kind knows: actions, checks, setup, deps, and clean-up.
 
         Lists returned here (``file_dep``, ``targets``, ``uptodate``...) are appended to
         what the graph puts there itself (the record, the records of needed steps).
@@ -203,11 +216,13 @@ class Kind(Generic[S]):
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated with ``extra``; lists are concatenated, other values replaced."""
+    """``base`` updated with ``extra``; lists are concatenated, dicts merged, others replaced."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, list) and isinstance(out.get(key), list):
             out[key] = out[key] + value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
         else:
             out[key] = value
     return out
@@ -230,6 +245,10 @@ class Registry:
     def __iter__(self) -> Any:
         return iter(self.kinds.values())
 
+    def written(self) -> list[Kind[Any]]:
+        """The kinds a spec can name (not the internal ones)."""
+        return [k for k in self.kinds.values() if not k.internal]
+
     def of(self, step: Step) -> Kind[Any]:
         """The kind of a parsed step."""
         return self.kinds[step.kind]
@@ -237,10 +256,10 @@ class Registry:
     @property
     def keywords(self) -> tuple[str, ...]:
         """The keys that select a kind, in registration order, without repeats."""
-        return tuple(dict.fromkeys(k.keyword.name for k in self.kinds.values()))
+        return tuple(dict.fromkeys(k.keyword.name for k in self.written()))
 
     def with_keyword(self, keyword: str) -> list[Kind[Any]]:
-        return [k for k in self.kinds.values() if k.keyword.name == keyword]
+        return [k for k in self.written() if k.keyword.name == keyword]
 
     def copy(self) -> "Registry":
         """A registry with the same kinds, to extend without touching this one."""

@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Mapping
 
 from ..digests import file_sha256
 from ..engine import images, registry
-from ..engine.client import LABEL_INPUTS, LABEL_TASK
 from ..errors import BuildError, SpecError
 from ..spec import dockerfiles
 from ..spec.fields import Fields
@@ -57,22 +56,38 @@ def read_identities(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | No
     return {ref: identity(rt, ref, makers.get(ref)) for ref in step.bases}
 
 
-def inputs_digest(step: BuildStep, identities: Identities) -> str | None:
+def inputs_digest(step: BuildStep, identities: Identities, memo: Path | None = None
+                  ) -> str | None:
     """The build's inputs digest, or None when an image it reads is not in the engine yet.
 
     Raises:
         BuildError: a context file cannot be read (permissions, a FIFO, bad .dockerignore).
     """
+    found = inputs_of(step, identities, memo)
+    return found[0] if found else None
+
+
+def context_memo(rt: Runtime, step: BuildStep) -> Path:
+    """Where the step's context selection is kept between runs (``images.context_files``)."""
+    return rt.config.state / "cache" / "context" / f"{step.exercise}.{step.name}.json"
+
+
+def inputs_of(step: BuildStep, identities: Identities, memo: Path | None = None
+              ) -> tuple[str, dict[str, str]] | None:
+    """(the inputs digest, each input's own short digest by name), or None when an image it
+    reads is missing. The parts let a check say which input changed ("Question.py").
+    ``memo``: see ``context_memo``."""
     if any(identities.get(ref) is None for ref in step.bases):
         return None
     try:
-        return _inputs_digest(step, identities)
+        return _inputs(step, identities, memo)
     except (OSError, UnicodeDecodeError) as err:
         raise BuildError(f"{step.task}: cannot read the build context {step.context}: {err}. "
                          "Fix the file or list it in .dockerignore.") from None
 
 
-def _inputs_digest(step: BuildStep, identities: Identities) -> str:
+def _inputs(step: BuildStep, identities: Identities, memo: Path | None
+            ) -> tuple[str, dict[str, str]]:
     digest = hashlib.sha256()
     read = {normalize_ref(ref): str(identities[ref]) for ref in step.bases}
     args = {name: f"image:{read[normalize_ref(value)]}" if normalize_ref(value) in read
@@ -80,9 +95,14 @@ def _inputs_digest(step: BuildStep, identities: Identities) -> str:
     header = {"v": 2, "dockerfile": os.path.relpath(step.dockerfile, step.context),
               "args": args, "images": [read[normalize_ref(ref)] for ref in step.bases]}
     digest.update(json.dumps(header, sort_keys=True).encode())
-    digest.update(step.dockerfile.read_bytes())
+    dockerfile = step.dockerfile.read_bytes()
+    digest.update(dockerfile)
+    parts = {f"build arg {name}": str(value)[:80] for name, value in args.items()}
+    # named without their registry: moving the registry changes no input
+    parts.update({f"image {_repository(ref)}": str(identities[ref]) for ref in step.bases})
+    parts["the Dockerfile"] = hashlib.sha256(dockerfile).hexdigest()
     whole = dockerfiles.copies_whole_context(step.dockerfile)
-    for rel in images.context_files(step.context, step.dockerfile):
+    for rel in images.context_files(step.context, step.dockerfile, memo):
         if rel == ".dockerignore" and not whole:
             continue  # its rules are seen through the files they select
         path = step.context / rel
@@ -95,15 +115,22 @@ def _inputs_digest(step: BuildStep, identities: Identities) -> str:
             content = file_sha256(path).encode()
         executable = bool(info.st_mode & stat.S_IXUSR)
         digest.update(f"\0{rel}\0{int(executable)}\0".encode() + content)
-    return "sha256:" + digest.hexdigest()
+        parts[rel] = f"{int(executable)}:{content.decode()}"
+    return "sha256:" + digest.hexdigest(), parts
+
+
+def _repository(ref: str) -> str:
+    parsed = registry.Reference.parse(ref)
+    return f"{parsed.repository}{'@' if parsed.by_digest else ':'}{parsed.tag}"
 
 
 def uptodate(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> Verdict:
     """Up to date iff the inputs digest is the recorded one and the engine still has the image."""
     if not rt.record_path(step.task).exists():
         return stale("it has no record (never ran, or its last run failed)")  # no hashing
-    digest = inputs_digest(step, read_identities(rt, step, makers))
-    return made_image_uptodate(rt, step.task, step.tag, digest)
+    found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step))
+    return made_image_uptodate(rt, step.task, step.tag, found[0] if found else None,
+                               found[1] if found else None)
 
 
 def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None:
@@ -112,15 +139,17 @@ def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None
         for ref in step.bases:  # an image no step makes (python:3.11-slim): pull it, checked
             if makers.get(ref) is None and rt.engine.image_id(ref) is None:
                 registry.pull(rt.engine, ref, progress)
-        digest = inputs_digest(step, read_identities(rt, step, makers))
-        if digest is None:
+        found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step))
+        if found is None:
             raise BuildError(f"{step.task}: an image {step.dockerfile} reads "
                              f"({', '.join(step.bases)}) is not in the engine even after "
                              "pulling it; check its name.")
-        labels = {LABEL_INPUTS: digest, LABEL_TASK: step.task}
+        digest, parts = found
+        labels = rt.engine.image_label(digest, step.task)
         make_image(rt, step.task, step.tag, digest, lambda: images.build(
             rt.engine, step.context, step.dockerfile, step.tag, step.args, labels, step.task,
             progress, nocache=not rt.config.reuse), recording)
+        recording.local["inputs"] = parts
 
 
 class Build(Kind[BuildStep]):
@@ -154,6 +183,9 @@ class Build(Kind[BuildStep]):
                             ) from None
         return BuildStep(**common, context=context, dockerfile=dockerfile,
                          tag=f.image_ref("tag"), args=args, bases=bases)
+
+    def parse_inputs(self, step: BuildStep) -> tuple[Path, ...]:
+        return (step.context, step.dockerfile)
 
     def makes(self, step: BuildStep, exercise: Exercise) -> Makes:
         return Makes(images=(step.tag,))

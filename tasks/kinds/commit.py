@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 from ..digests import json_digest
 from ..engine import containers
-from ..engine.client import LABEL_INPUTS, LABEL_TASK
 from ..errors import SpecError
 from . import records
 from ..spec.fields import Fields
@@ -61,7 +60,7 @@ def run(rt: Runtime, step: CommitStep) -> None:
     with recorded(rt.record_path(step.task), step.task) as recording:
         source, source_id = image_facts(rt, step.source, step.task)
         digest = commit_digest(source["content_digest"], step.commands)
-        labels = {LABEL_INPUTS: digest, LABEL_TASK: step.task}
+        labels = rt.engine.image_label(digest, step.task)
         make_image(rt, step.task, step.tag, digest, lambda: containers.commit(
             rt.engine, source_id, step.commands, step.tag, step.timeout,
             rt.engine.labels(step.task), labels, step.task,

@@ -39,6 +39,19 @@ def parse(f: Fields) -> Expect:
                   stdout=e.regexes("stdout"), stderr=e.regexes("stderr"))
 
 
+def problems(expect: Expect, exit_code: int, stdout: str, stderr: str) -> list[str]:
+    """Every unmet expectation of an outcome, in words ([] when all are met)."""
+    found = []
+    if exit_code != expect.exit_code:
+        found.append(f"exit code {exit_code}, expected {expect.exit_code}")
+    for stream, patterns, text in (("stdout", expect.stdout, stdout),
+                                   ("stderr", expect.stderr, stderr)):
+        for pattern in patterns:
+            if not re.search(pattern, text, re.MULTILINE):
+                found.append(f"{stream} does not match /{pattern}/")
+    return found
+
+
 def verify(task: str, expect: Expect, exit_code: int, stdout: str, stderr: str,
            spec_file: Path, what: str = "the container") -> None:
     """Compare an outcome with ``expect``.
@@ -46,16 +59,9 @@ def verify(task: str, expect: Expect, exit_code: int, stdout: str, stderr: str,
     Raises:
         CheckFailed: with every unmet expectation and the command's output.
     """
-    problems = []
-    if exit_code != expect.exit_code:
-        problems.append(f"exit code {exit_code}, expected {expect.exit_code}")
-    for stream, patterns, text in (("stdout", expect.stdout, stdout),
-                                   ("stderr", expect.stderr, stderr)):
-        for pattern in patterns:
-            if not re.search(pattern, text, re.MULTILINE):
-                problems.append(f"{stream} does not match /{pattern}/")
-    if problems:
+    problems_found = problems(expect, exit_code, stdout, stderr)
+    if problems_found:
         raise CheckFailed(
-            f"{task}: {what}'s output is not as expected ({'; '.join(problems)}). "
+            f"{task}: {what}'s output is not as expected ({'; '.join(problems_found)}). "
             f"Fix the image or the step's 'expect:' in {spec_file}.\n"
             f"--- stdout ---\n{stdout.rstrip()}\n--- stderr ---\n{stderr.rstrip()}")

@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 from ..digests import file_sha256, json_digest
 from ..engine import content, images
 from ..engine.content import LABEL_MANIFEST, LABEL_ROOTFS
-from ..engine.client import LABEL_INPUTS, LABEL_TASK
 from ..errors import RecipeError, SpecError
 from . import records
 from ..spec.fields import Fields
@@ -97,8 +96,10 @@ def uptodate(rt: Runtime, step: ImportStep) -> Verdict:
     return made_image_uptodate(rt, step.task, step.tag, digest)
 
 
-def _labels(step: ImportStep, digest: str, manifest: list[str] | None = None) -> list[str]:
-    labels = [f"LABEL {LABEL_INPUTS}={digest}", f"LABEL {LABEL_TASK}={step.task}"]
+def _labels(rt: Runtime, step: ImportStep, digest: str, manifest: list[str] | None = None
+            ) -> list[str]:
+    labels = [f'LABEL {key}="{value}"'
+              for key, value in rt.engine.image_label(digest, step.task).items()]
     if manifest is not None:
         labels += [f"LABEL {LABEL_ROOTFS}={rootfs_identity(digest, manifest)}",
                    f'LABEL {LABEL_MANIFEST}="{",".join(manifest)}"']
@@ -117,7 +118,7 @@ def run(rt: Runtime, step: ImportStep) -> None:
             digest = recipe_digest(step)
             image_id = make_image(rt, step.task, step.tag, digest,
                                   lambda: _import_from_recipe(rt, step, digest), recording)
-            info = rt.engine.images().get(image_id)
+            info = rt.engine.info(image_id)
             listed = info.labels.get(LABEL_MANIFEST, "") if info else ""
             assert recording.data is not None
             recording.data["manifest"] = [p for p in listed.split(",") if p]
@@ -128,7 +129,7 @@ def run(rt: Runtime, step: ImportStep) -> None:
         # downstream steps must only rerun when the image itself changes.
         records.write(cache_path(rt, step), cache)
         make_image(rt, step.task, step.tag, digest, lambda: images.import_tarball(
-            rt.engine, step.tarball, step.tag, _labels(step, digest), step.task, progress),
+            rt.engine, step.tarball, step.tag, _labels(rt, step, digest), step.task, progress),
             recording)
 
 
@@ -149,7 +150,7 @@ def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
     manifest = content.manifest_of(step.tarball)
     progress(f"{len(manifest)} Debian package(s) in {step.tarball.name}")
     return images.import_tarball(rt.engine, step.tarball, step.tag,
-                                 _labels(step, digest, manifest), step.task, progress)
+                                 _labels(rt, step, digest, manifest), step.task, progress)
 
 
 def run_recipe(step: ImportStep, command: str) -> None:

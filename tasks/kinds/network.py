@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..cluster import services as cluster_services
 from ..engine import services
 from ..spec.fields import Fields
 from ..spec.model import Role, Step
@@ -22,13 +23,22 @@ class NetworkStep(Step):
 
 
 def create(rt: Runtime, step: NetworkStep) -> None:
-    """Create the network fresh."""
-    services.create_network(rt.engine, step.network, step.task, progress)
+    """Create the network fresh (an overlay network on the Swarm in cluster mode)."""
+    swarm = rt.swarm
+    if swarm is not None:
+        cluster_services.create_network(swarm, step.network, rt.engine.labels(step.task),
+                                        progress)
+    else:
+        services.create_network(rt.engine, step.network, step.task, progress)
 
 
 def remove(rt: Runtime, step: NetworkStep) -> None:
     """Remove the network at the end of doit's run, after its services."""
-    services.remove_network(rt.engine, step.network, step.task, progress)
+    swarm = rt.swarm
+    if swarm is not None:
+        cluster_services.remove_network(swarm, step.network, progress)
+    else:
+        services.remove_network(rt.engine, step.network, step.task, progress)
 
 
 class Network(Kind[NetworkStep]):
@@ -45,4 +55,4 @@ class Network(Kind[NetworkStep]):
 
     def task(self, step: NetworkStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(create, ctx.rt, step)],
-                "teardown": [action(remove, ctx.rt, step)]}
+                "meta": {"ac295_end": [action(remove, ctx.rt, step)]}}

@@ -16,7 +16,7 @@ from ..spec.fields import Fields
 from ..spec.model import Exercise, Role, Step
 from .actions import Check, Verdict, action, fresh, progress, recorded, stale
 from .base import REGISTRY_START, Key, Kind, Makes, Reads, TaskContext
-from .reuse import content_of, repo_digest
+from .reuse import content_of, moved, repo_digest
 from .runtime import Runtime
 
 
@@ -43,7 +43,7 @@ def uptodate(rt: Runtime, step: PullStep) -> Verdict:
         return stale("the engine no longer has the pulled image")
     served = rt.served_digest(step.ref)
     if served != pulled.get("digest"):
-        return stale(f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
+        return stale(moved(str(pulled.get("ref", "")), step.ref) + f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
                      f"{step.ref}, not the pulled {str(pulled.get('digest'))[7:19]}")
     return fresh(f"the registry still serves {str(served)[7:19]} under {step.ref}")
 

@@ -17,7 +17,7 @@ from ..spec.fields import Fields
 from ..spec.model import Exercise, LocalRef, Step
 from .actions import Check, Verdict, action, fresh, progress, recorded, stale
 from .base import REGISTRY_START, Key, Kind, Makes, TaskContext
-from .reuse import image_facts, repo_digest
+from .reuse import image_facts, moved, repo_digest
 from .runtime import Runtime
 
 
@@ -51,7 +51,8 @@ def uptodate(rt: Runtime, step: PushStep, ref: str) -> Verdict:
         return stale(f"{step.source} made another image since the last push")
     served = rt.served_digest(ref)
     if served != pushed.get("digest"):
-        return stale(f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
+        return stale(moved(str(pushed.get("ref", "")), ref)
+                     + f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
                      f"{ref}, not the pushed {str(pushed.get('digest'))[7:19]}")
     return fresh(f"the registry serves the pushed {str(served)[7:19]} under {ref}")
 

@@ -22,10 +22,20 @@ from ..atomic import write_text
 SCHEMA = 2
 
 
+_PATHS: dict[tuple[Path, str], Path] = {}
+
+
 def path_in(state: Path, task: str) -> Path:
-    """The record file of task ``exercise:step`` under a state folder."""
-    exercise, _, step = task.partition(":")
-    return state / "records" / exercise / f"{step}.json"
+    """The record file of task ``exercise:step`` under a state folder.
+
+    Kept once made: compiling a project asks for each record several times, and building
+    paths is most of what loading 1000 exercises costs.
+    """
+    found = _PATHS.get((state, task))
+    if found is None:
+        exercise, _, step = task.partition(":")
+        found = _PATHS[(state, task)] = Path(f"{state}/records/{exercise}/{step}.json")
+    return found
 
 
 def local_of(record: Path) -> Path:

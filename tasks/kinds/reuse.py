@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..engine import content, images, registry
-from ..engine.client import LABEL_INPUTS
 from ..errors import Ac295Error, RecordMissing
 from . import records
 from .actions import Recording, Verdict, fresh, progress, stale
@@ -58,8 +57,8 @@ def identity(rt: Runtime, ref: str, producer: Path | None) -> str | None:
     image_id = rt.engine.image_id(ref)
     if image_id is None:
         return None
-    info = rt.engine.images()[image_id]
-    if info.repo_digests:  # pulled from a registry: its manifest digest is content-addressed
+    info = rt.engine.info(image_id)
+    if info is not None and info.repo_digests:  # pulled from a registry: its manifest digest is content-addressed
         pulled = repo_digest(rt, image_id, registry.Reference.parse(ref))
         return "repo:" + (pulled or sorted(d.partition("@")[2] for d in info.repo_digests)[0])
     return content_of(rt, image_id)
@@ -70,7 +69,8 @@ def content_of(rt: Runtime, image_id: str) -> str:
     return content.content_digest(rt.engine, image_id, rt.layer_cache)
 
 
-def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None) -> Verdict:
+def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None,
+                        parts: dict[str, str] | None = None) -> Verdict:
     """The shared rule: same inputs digest as recorded, and the engine still has the image.
 
     A tag is a name, not a result: when only the tag is missing (the registry variable
@@ -85,8 +85,9 @@ def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None) ->
     if digest is None:
         return stale("an image it reads is not in the engine")
     if digest != local.get("inputs_digest"):
-        return stale(f"its inputs changed ({str(local.get('inputs_digest'))[7:19]} -> "
-                     f"{digest[7:19]})")
+        return stale(changed_inputs(local.get("inputs"), parts)
+                     or f"its inputs changed ({str(local.get('inputs_digest'))[7:19]} -> "
+                        f"{digest[7:19]})")
     image_id = local.get("image_id")
     if not image_id or rt.engine.image_id(image_id) is None:
         return stale("the engine no longer has its image")
@@ -99,6 +100,30 @@ def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None) ->
     return fresh(f"inputs {digest[7:19]} as recorded; {tag} is in the engine")
 
 
+def changed_inputs(before: Any, now: dict[str, str] | None) -> str:
+    """Which inputs differ, by name, with short digests: "Question.py changed (5f2a1c ->
+    9b0d3e)"; "" when the parts are not known."""
+    if not isinstance(before, dict) or now is None:
+        return ""
+    said = []
+    for name in sorted(set(before) | set(now)):
+        was, is_ = before.get(name), now.get(name)
+        if was == is_:
+            continue
+        if was is None:
+            said.append(f"{name} is new")
+        elif is_ is None:
+            said.append(f"{name} is gone")
+        else:
+            said.append(f"{name} changed ({_short(was)} -> {_short(is_)})")
+    return "; ".join(said[:5]) + (f"; and {len(said) - 5} more" if len(said) > 5 else "")
+
+
+def _short(value: str) -> str:
+    text = value.split(":")[-1]
+    return text[:12] if len(text) >= 32 else text
+
+
 def make_image(rt: Runtime, task: str, tag: str, digest: str, make: Callable[[], str],
                recording: Recording) -> str:
     """Reuse an image made from these inputs, or ``make`` it; tag it by content; record it.
@@ -106,7 +131,8 @@ def make_image(rt: Runtime, task: str, tag: str, digest: str, make: Callable[[],
     Returns:
         The image id.
     """
-    existing = rt.engine.find_made(digest, task) if rt.config.reuse else None
+    existing = rt.engine.find_made(digest, task, images.content_tag(tag, digest)) \
+        if rt.config.reuse else None
     if existing is not None:
         progress(f"{tag}: the engine has image {existing.id[:19]} made from the same "
                  "inputs; tagging it instead of making it again")
@@ -139,8 +165,8 @@ def pull_by_content(rt: Runtime, tag: str, digest: str) -> str | None:
     except Ac295Error as err:
         progress(f"{ref}: not recovered from the registry ({err}); making it")
         return None
-    info = rt.engine.images().get(image_id)
-    if info is None or info.labels.get(LABEL_INPUTS) != digest:
+    info = rt.engine.info(image_id)
+    if info is None or info.made is None or info.made[0] != digest:
         return None
     progress(f"{tag}: pulled {ref}, made elsewhere from the same inputs; nothing to make")
     images.tag(rt.engine, image_id, tag)
@@ -149,10 +175,18 @@ def pull_by_content(rt: Runtime, tag: str, digest: str) -> str | None:
 
 def repo_digest(rt: Runtime, image_id: str, ref: registry.Reference) -> str | None:
     """The digest the engine knows for this image in ``ref``'s repository (after a push/pull)."""
-    info = rt.engine.images().get(image_id)
+    info = rt.engine.info(image_id)
     for found in info.repo_digests if info else []:
         name, _, digest = found.partition("@")
         other = registry.Reference.parse(name)
         if (other.registry, other.repository) == (ref.registry, ref.repository):
             return digest
     return None
+
+
+def moved(before: str, now: str) -> str:
+    """"the registry moved (a -> b): " when two references name different registries."""
+    if not before:
+        return ""
+    old, new = registry.Reference.parse(before).registry, registry.Reference.parse(now).registry
+    return f"the registry moved ({old} -> {new}): " if old != new else ""

@@ -4,6 +4,10 @@ It reruns when its image's content or the step's own config changes; its record 
 the outcome, so downstream steps rerun only if the outcome changed. On a network it talks to
 live services whose images are not among its inputs, so there it runs every time.
 (``run:`` with ``detach: true`` is a service: ``tasks.kinds.service``.)
+
+``runtime: rootless`` runs it with podman as an unprivileged user, with no daemon, from a
+``save:`` step's single-file image (``tasks.engine.rootless``); ``runtime: docker`` (the
+default) on the Docker Engine.
 """
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from ..engine import containers
+from ..cluster import jobs
+from ..engine import containers, rootless
+from ..errors import RecordMissing, SpecError, did_you_mean
 from ..spec.fields import Fields
 from ..spec.model import LocalRef, Step
 from . import expect as expect_mod
@@ -36,6 +42,7 @@ class RunStep(Step):
     expect: Expect
     timeout: int
     network: str | None = None  # name of a network step in the same exercise
+    runtime: str = "docker"  # or "rootless": podman, from a save step's archive
 
     @property
     def source(self) -> str:
@@ -43,19 +50,50 @@ class RunStep(Step):
         return f"{self.exercise}:{self.image}"
 
 
+def run_rootless(rt: Runtime, step: RunStep, archive: Path) -> None:
+    """Run the one-shot container with rootless podman from the archive, and check it."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        if not archive.is_file():
+            raise RecordMissing(f"{step.task}: {archive} is missing; run {step.source} again.")
+        user = rootless.ensure_user()
+        image_id = rootless.load(archive)
+        progress(f"podman run as {user.pw_name} (uid {user.pw_uid}), no daemon: "
+                 f"{image_id[7:19]} from {archive.name}")
+        outcome = rootless.run(image_id, step.command, step.env, step.timeout)
+        for line in outcome.stdout.splitlines():
+            progress(line)
+        expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
+                          outcome.stderr, step.where.file)
+        recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
+                          "stderr": outcome.stderr}
+        recording.local = {"image_id": image_id, "host_uid": outcome.host_uid}
+
+
 def run(rt: Runtime, step: RunStep, network: str | None) -> None:
     """Run the one-shot container from the image step's recorded id and check its output."""
     with recorded(rt.record_path(step.task), step.task) as recording:
         _, image_id = image_facts(rt, step.source, step.task)
-        outcome = containers.run_once(rt.engine, image_id, step.command, step.env, step.timeout,
-                                      rt.engine.labels(step.task), step.task, progress, network)
+        swarm = rt.swarm
+        outcome: jobs.JobOutcome | containers.Outcome
+        if swarm is not None:  # a Swarm job: the same checks, the same record
+            outcome = jobs.run(rt.engine, swarm, image_id, step.command, step.env, step.timeout,
+                               rt.engine.labels(step.task), step.task, progress,
+                               network=network)
+            for line in outcome.stdout.splitlines():
+                progress(line)
+            progress(f"(ran on {outcome.node})")
+        else:
+            outcome = containers.run_once(rt.engine, image_id, step.command, step.env,
+                                          step.timeout, rt.engine.labels(step.task), step.task,
+                                          progress, network)
         expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
                           outcome.stderr, step.where.file)
         # What the checks read, and nothing of the image: the same output from a rebuilt
         # image leaves this record as it was, and what reads it stays up to date.
         recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
                           "stderr": outcome.stderr}
-        recording.local = {"image_id": image_id}
+        recording.local = {"image_id": image_id,
+                           **({"node": getattr(outcome, "node")} if swarm else {})}
 
 
 #: Keys a one-shot run and a service share.
@@ -66,6 +104,7 @@ SHARED_KEYS = (
     Key("network", "string", "a network step of this exercise to join"),
     Key("detach", "boolean", "true: a service, started and left running until the run ends"),
 )
+RUNTIMES = ("docker", "rootless")
 
 
 def container_refs(image: str, network: str | None) -> list[LocalRef]:
@@ -80,7 +119,9 @@ class Run(Kind[RunStep]):
     name = "run"
     keyword = Key("run", "string", "the image step whose result runs", required=True)
     keys = SHARED_KEYS + (expect_mod.KEY,
-                          Key("timeout", "integer", "seconds it may take (default 300)"))
+                          Key("timeout", "integer", "seconds it may take (default 300)"),
+                          Key("runtime", "string", "docker (default), or rootless: podman as "
+                              "an unprivileged user, no daemon; 'run:' then names a save step"))
     summary = "run a one-shot container and check its exit code and output"
     lock_fields = ("exit_code", "stdout", "stderr")
     misplaced = {key: (f"'{key}' is only for services.",
@@ -92,16 +133,29 @@ class Run(Kind[RunStep]):
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> RunStep:
         f.value("detach", bool)
+        runtime = f.text("runtime") or "docker"
+        if runtime not in RUNTIMES:
+            raise SpecError(f.where("runtime"), f"unknown runtime '{runtime}'.",
+                            did_you_mean(runtime, RUNTIMES))
+        if runtime == "rootless" and "network" in f.node:
+            raise SpecError(f.where("network"), "a rootless run has no network (podman runs "
+                            "it with --network none).", "Remove 'network:' or the runtime.")
         return RunStep(**common, image=f.required("run"), command=f.command("command"),
                        env=f.mapping("env"), expect=expect_mod.parse(f),
-                       timeout=f.positive("timeout") or 300, network=f.text("network"))
+                       timeout=f.positive("timeout") or 300, network=f.text("network"),
+                       runtime=runtime)
 
     def local_refs(self, step: RunStep) -> list[LocalRef]:
+        if step.runtime == "rootless":
+            return [LocalRef("run", step.image, "archive")]
         return container_refs(step.image, step.network)
 
     def ephemeral(self, step: RunStep) -> str:
         return "on a network it talks to live services" if step.network else ""
 
     def task(self, step: RunStep, ctx: TaskContext) -> dict[str, Any]:
+        if step.runtime == "rootless":
+            archive = getattr(ctx.step(step.image), "archive")
+            return {"actions": [action(run_rootless, ctx.rt, step, archive)]}
         network = getattr(ctx.step(step.network), "network") if step.network else None
         return {"actions": [action(run, ctx.rt, step, network)]}

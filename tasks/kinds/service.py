@@ -1,8 +1,9 @@
 """``run:`` with ``detach: true``: a service, started, probed, and removed when the run ends.
 
 Services are a live system, not an artifact: they keep no record and start every time. They
-are removed at the end of doit's run (a doit ``teardown``: after success, after a failed task
-and after Ctrl-C), and leftovers of a killed run are swept before the next start.
+are removed when doit's run ends (after success, after a failed task and after Ctrl-C), by the
+reporter in doit's main process (``tasks.reporter``), and leftovers of a killed run are swept
+before the next start.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from ..cluster import services as cluster_services
 from ..engine import services
 from ..errors import SpecError
 from ..spec.fields import Fields
@@ -52,16 +54,26 @@ class ServiceStep(Step):
 
 
 def start(rt: Runtime, step: ServiceStep, network: str | None) -> None:
-    """Start a service container and wait until it is ready."""
+    """Start a service container (a Swarm service in cluster mode); wait until it is ready."""
     _, image_id = image_facts(rt, step.source, step.task)
-    services.start(rt.engine, image_id, services.Service(
+    service = services.Service(
         name=step.container_name, task=step.task, command=step.command, env=step.env,
-        network=network, aliases=step.aliases, ports=step.ports, probe=step.ready), progress)
+        network=network, aliases=step.aliases, ports=step.ports, probe=step.ready)
+    swarm = rt.swarm
+    if swarm is not None:
+        cluster_services.start(rt.engine, swarm, image_id, service, rt.config.state,
+                               rt.engine.labels(step.task), progress)
+    else:
+        services.start(rt.engine, image_id, service, progress)
 
 
 def stop(rt: Runtime, step: ServiceStep) -> None:
     """Remove a service container at the end of doit's run (also after failure or Ctrl-C)."""
-    services.stop(rt.engine, step.container_name, step.task, progress)
+    swarm = rt.swarm
+    if swarm is not None:
+        cluster_services.stop(swarm, step.container_name, rt.config.state, progress)
+    else:
+        services.stop(rt.engine, step.container_name, step.task, progress)
 
 
 class Service(Kind[ServiceStep]):
@@ -112,4 +124,4 @@ class Service(Kind[ServiceStep]):
     def task(self, step: ServiceStep, ctx: TaskContext) -> dict[str, Any]:
         network = getattr(ctx.step(step.network), "network") if step.network else None
         return {"actions": [action(start, ctx.rt, step, network)],
-                "teardown": [action(stop, ctx.rt, step)]}
+                "meta": {"ac295_end": [action(stop, ctx.rt, step)]}}

@@ -136,6 +136,9 @@ class Venv(Kind[VenvStep]):
                             path.name + ".lock"),
                         python=f.text("python") or "python3")
 
+    def parse_inputs(self, step: VenvStep) -> tuple[Path, ...]:
+        return (step.spec,) if step.spec else ()
+
     def local_refs(self, step: VenvStep) -> list[LocalRef]:
         return [LocalRef("from_lock", step.from_lock, "lock")] if step.from_lock else []
 

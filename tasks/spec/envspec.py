@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from . import yamlsrc
 from ..errors import SpecError, Where, did_you_mean
 
@@ -52,6 +50,8 @@ def load(path: Path) -> EnvSpec:
 
 def _requirement(text: str, where: Where) -> str:
     try:
+        from packaging.requirements import InvalidRequirement, Requirement  # only on a parse
+
         Requirement(text)
     except InvalidRequirement as err:
         raise SpecError(where, f"'{text}' is not a pip requirement: {err}.",

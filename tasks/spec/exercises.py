@@ -23,9 +23,10 @@ from .model import Exercise, LocalRef, Role, Step
 SPEC_FILE = "exercise.yml"
 #: doit's own commands: a top-level task of that name could never be run.
 DOIT_COMMANDS = frozenset({"run", "list", "clean", "info", "help", "forget", "ignore", "auto",
-                           "strace", "dumpdb", "reset-dep", "tabcompletion"})
+                           "strace", "dumpdb", "reset-dep", "tabcompletion",
+                           "why", "status", "graph"})  # the last three: this project's own
 #: Top-level tasks and commands the project defines itself.
-PROJECT_TASKS = frozenset({"registry_start", "registry_stop", "lock", "verify"})
+PROJECT_TASKS = frozenset({"registry_start", "registry_stop", "lock", "verify", "prune"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -60,6 +61,8 @@ class KindTable(Protocol):
     def of(self, step: Step) -> Any: ...
 
     def __iter__(self) -> Any: ...
+
+    def written(self) -> list[Any]: ...
 
 
 def exercise_files(root: Path) -> list[Path]:
@@ -102,7 +105,12 @@ def load_exercise(path: Path, config: Config, kinds: KindTable) -> Exercise:
             raise SpecError(where, "a step must be a mapping with one of the keys "
                             + ", ".join(kinds.keywords) + ".")
         try:
-            steps[step_name] = _parse_step(name, step_name, node, path, config.variables, kinds)
+            parsed = _parse_step(name, step_name, node, path, config.variables, kinds)
+            for made in kinds.of(parsed).expand(parsed):
+                if made.name in steps or (made.name != step_name and made.name in steps_node):
+                    raise SpecError(where, f"step '{made.name}' (made by '{step_name}') "
+                                    "has the name of another step.", "Rename one of them.")
+                steps[made.name] = made
         except (OSError, ValueError) as err:  # a path the OS refuses (too long, a NUL, ...)
             reason = err.strerror if isinstance(err, OSError) else str(err)
             raise SpecError(where, f"a path in this step cannot be used: {reason}.",
@@ -124,7 +132,7 @@ def select(node: Mapping[str, Any], f: Fields, kinds: KindTable) -> Any:
                                         for kind in kinds.with_keyword(k))
                       for other in present)]
     if len(fitting) != 1:
-        allowed = {key.name for kind in kinds for key in (*kind.keys, kind.keyword)}
+        allowed = {key.name for kind in kinds.written() for key in (*kind.keys, kind.keyword)}
         unknown = [k for k in node if k not in allowed and k not in ("doc", "after")]
         if unknown and not present:
             raise SpecError(f.where(unknown[0]), f"unknown key '{unknown[0]}'.",
@@ -158,7 +166,8 @@ def providers(exercise: Exercise, role: Role, kinds: KindTable) -> Iterable[str]
     return [n for n, s in exercise.steps.items() if role in kinds.of(s).provides]
 
 
-_WHAT = {"image": "image", "network": "network", "lock": "lock"}
+_WHAT = {"image": "image", "network": "network", "lock": "lock", "kernel": "kernel",
+         "archive": "image archive"}
 
 
 def _check_local_refs(exercise: Exercise, kinds: KindTable) -> None:
@@ -172,7 +181,7 @@ def _check_local_refs(exercise: Exercise, kinds: KindTable) -> None:
                 raise SpecError(step.at(ref.key), f"no step '{ref.step}' in this exercise.",
                                 hint)
             if ref.role not in kinds.of(target).provides:
-                makers = sorted(k.name for k in kinds if ref.role in k.provides)
+                makers = sorted(k.name for k in kinds.written() if ref.role in k.provides)
                 raise SpecError(step.at(ref.key), f"step '{ref.step}' is a '{target.kind}' step, "
                                 f"which makes no {_WHAT[ref.role]}.",
                                 f"Refer to a {' or '.join(makers)} step"

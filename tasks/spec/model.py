@@ -13,7 +13,7 @@ from typing import ClassVar, Literal, Mapping
 from ..errors import Where
 
 #: What a step can be asked to provide to another step of its exercise.
-Role = Literal["image", "network", "lock"]
+Role = Literal["image", "network", "lock", "kernel", "archive"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""The engine view against a spec'd fake client: lookups, one listing, refresh, find_made."""
+"""The engine view against a spec'd fake client: lookups, one listing, refresh, find_made.
+
+How the engine resolves names (``python`` is ``docker.io/library/python:latest``) is the
+engine's: tests/integration/test_engine_lookups.py asks the real one."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,10 +12,11 @@ import docker.errors
 import pytest
 import requests
 
-from tasks.engine.client import LABEL_INPUTS, LABEL_TASK, Engine
+from tasks.engine.client import LABEL_MADE, Engine
 from tasks.errors import EngineError
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+OURS = {LABEL_MADE: "sha256:in ex:image /p/.ac295"}
 OTHER_DIGEST = "sha256:" + "f" * 64
 
 
@@ -22,86 +26,94 @@ def image(image_id: str, tags: list[str] | None = None, digests: list[str] | Non
     return {"Id": image_id, "RepoTags": tags, "RepoDigests": digests, "Labels": labels}
 
 
+def inspected(image_id: str, tags: list[str] | None, labels: dict[str, str] | None = None,
+              digests: list[str] | None = None) -> dict:
+    """What `GET /images/{ref}/json` answers (null lists included)."""
+    return {"Id": image_id, "RepoTags": tags, "RepoDigests": digests,
+            "Config": {"Labels": labels}, "Created": "2026-11-29T10:00:00.123456789Z",
+            "Size": 7}
+
+
 PYTHON = image("sha256:py", ["python:latest", "python:3.11"], [f"python@{DIGEST}"])
 APP = image("sha256:app", ["127.0.0.1:5000/me/app:1"])
 DANGLING = image("sha256:old", ["<none>:<none>"], ["<none>@<none>"])
 
 
-def fake_engine(listing: list[dict[str, Any]]) -> tuple[Engine, mock.Mock]:
+def fake_engine(listing: list[dict[str, Any]], answers: dict[str, dict] | None = None
+                ) -> tuple[Engine, mock.Mock]:
+    """An engine over a spec'd fake client: ``listing`` for `GET /images/json`, ``answers``
+    (by the reference asked) for `GET /images/{ref}/json`; the engine resolves names, so
+    a fake only answers the references it was given."""
     client = mock.Mock(spec=docker.DockerClient)
     client.api = mock.create_autospec(docker.APIClient, instance=True)
     client.api.images.return_value = listing
+
+    def inspect_image(ref: str) -> dict:
+        if answers is None or ref not in answers:
+            raise docker.errors.ImageNotFound(f"No such image: {ref}")
+        return answers[ref]
+
+    client.api.inspect_image.side_effect = inspect_image
     return Engine(factory=lambda: client, project="/p/.ac295"), client
 
 
-@pytest.mark.parametrize("ref, expected", [
-    ("sha256:py", "sha256:py"),
-    ("python", "sha256:py"),
-    ("python:latest", "sha256:py"),
-    ("docker.io/library/python:latest", "sha256:py"),
-    ("docker.io/library/python", "sha256:py"),
-    ("index.docker.io/library/python:3.11", "sha256:py"),
-    ("library/python:3.11", "sha256:py"),
-    (f"python@{DIGEST}", "sha256:py"),
-    (f"docker.io/library/python@{DIGEST}", "sha256:py"),
-    ("127.0.0.1:5000/me/app:1", "sha256:app"),
-    ("127.0.0.1:5000/me/app", None),  # :latest is not there
-    ("me/app:1", None),  # another registry's name
-    ("python:3.12", None),
-    (f"python@{OTHER_DIGEST}", None),
-    ("<none>:<none>", None),
-    ("sha256:nosuch", None),
-])
-def test_image_id(ref, expected):
-    engine, _ = fake_engine([PYTHON, APP, DANGLING])
-    assert engine.image_id(ref) == expected
+def test_info_reads_the_inspect_and_drops_none_names():
+    engine, _ = fake_engine([], {"python:3.11": inspected(
+        "sha256:py", ["python:3.11", "<none>:<none>"], {"k": "v"}, ["<none>@<none>"])})
+    info = engine.info("python:3.11")
+    assert info is not None
+    assert (info.id, info.tags, info.repo_digests, info.labels, info.size) == \
+        ("sha256:py", ["python:3.11"], [], {"k": "v"}, 7)
+    assert info.created == 1795946400  # 2026-11-29T10:00:00Z, the fraction dropped
 
 
-def test_image_id_by_tag_and_digest_goes_by_the_digest():
-    engine, _ = fake_engine([PYTHON])
-    assert engine.image_id(f"python:3.11@{DIGEST}") == "sha256:py"
+def test_a_missing_image_is_none():
+    engine, _ = fake_engine([], {})
+    assert engine.info("nosuch:1") is None and engine.image_id("nosuch:1") is None
 
 
-def test_images_are_listed_once_per_process():
-    engine, client = fake_engine([PYTHON, APP])
-    for ref in ["python", "sha256:app", "nosuch:1", f"python@{DIGEST}"] * 5:
+def test_each_reference_is_asked_once_per_process():
+    engine, client = fake_engine([], {"python": inspected("sha256:py", ["python:latest"]),
+                                      "sha256:py": inspected("sha256:py", ["python:latest"])})
+    for ref in ["python", "sha256:py", "nosuch:1"] * 5:
         engine.image_id(ref)
-    assert set(engine.images()) == {"sha256:py", "sha256:app"}
-    client.api.images.assert_called_once_with()
+    assert sorted(c.args[0] for c in client.api.inspect_image.call_args_list) == \
+        ["nosuch:1", "python", "sha256:py"]
 
 
-def test_listing_drops_none_names():
-    engine, _ = fake_engine([DANGLING])
-    info = engine.images()["sha256:old"]
-    assert (info.tags, info.repo_digests, info.labels) == ([], [], {})
+def test_an_engine_error_while_inspecting_is_an_engine_error():
+    engine, client = fake_engine([])
+    client.api.inspect_image.side_effect = docker.errors.APIError("500 Server Error")
+    with pytest.raises(EngineError, match="refused"):
+        engine.info("python")
 
 
-def inspected(image_id: str, tags: list[str], labels: dict[str, str] | None = None) -> dict:
-    return {"Id": image_id, "RepoTags": tags, "RepoDigests": [], "Config": {"Labels": labels}}
+def test_the_listing_holds_only_images_this_project_made_and_is_made_once():
+    engine, client = fake_engine([image("sha256:ours", ["me/app:1"], labels=OURS), DANGLING])
+    for _ in range(3):
+        listed = engine.images()
+    assert set(listed) == {"sha256:ours", "sha256:old"}
+    assert (listed["sha256:old"].tags, listed["sha256:old"].repo_digests) == ([], [])
+    client.api.images.assert_called_once_with(filters={"label": LABEL_MADE})
 
 
 def test_refresh_moves_a_tag():
-    engine, client = fake_engine([image("sha256:v1", ["me/app:1", "me/app:stable"]), PYTHON])
+    engine, client = fake_engine([image("sha256:v1", ["me/app:1"], labels=OURS)],
+                                 {"me/app:1": inspected("sha256:v1", ["me/app:1"], OURS)})
     assert engine.image_id("me/app:1") == "sha256:v1"
-    client.api.inspect_image.return_value = inspected("sha256:v2", ["me/app:1"], {"k": "v"})
+    engine.images()
+    client.api.inspect_image.side_effect = None
+    client.api.inspect_image.return_value = inspected("sha256:v2", ["me/app:1"], OURS)
     info = engine.refresh("me/app:1")
-    assert info is not None and (info.id, info.labels) == ("sha256:v2", {"k": "v"})
+    assert info is not None and info.id == "sha256:v2"
     assert engine.image_id("me/app:1") == "sha256:v2"
-    assert engine.images()["sha256:v1"].tags == ["me/app:stable"]
-    assert engine.image_id("python") == "sha256:py"
-    client.api.inspect_image.assert_called_once_with("me/app:1")
-    client.api.images.assert_called_once_with()
+    assert set(engine.images()) == {"sha256:v1", "sha256:v2"}  # v2 joins the listing
+    client.api.images.assert_called_once()
 
 
 def test_refresh_of_a_removed_image_drops_it():
-    engine, client = fake_engine([image("sha256:v1", ["me/app:1"])])
-    client.api.inspect_image.side_effect = docker.errors.ImageNotFound("no such image")
-    assert engine.refresh("sha256:v1") is None
-    assert engine.image_id("sha256:v1") is None
-
-
-def test_refresh_of_a_removed_tag_drops_the_tag():
-    engine, client = fake_engine([image("sha256:v1", ["me/app:1"])])
+    engine, client = fake_engine([], {"me/app:1": inspected("sha256:v1", ["me/app:1"])})
+    assert engine.image_id("me/app:1") == "sha256:v1"
     client.api.inspect_image.side_effect = docker.errors.ImageNotFound("no such image")
     assert engine.refresh("me/app:1") is None
     assert engine.image_id("me/app:1") is None
@@ -109,16 +121,15 @@ def test_refresh_of_a_removed_tag_drops_the_tag():
 
 # --- find_made: the label nominates, the image's own top history entry decides --------------
 
-OURS = {LABEL_INPUTS: "sha256:in", LABEL_TASK: "ex:image"}
-BUILT_TOP = {"CreatedBy": "/bin/sh -c #(nop)  LABEL org.ac295.inputs-digest=sha256:in "
-             "org.ac295.task=ex:image", "Comment": ""}
+BUILT_TOP = {"CreatedBy": "/bin/sh -c #(nop)  LABEL org.ac295.made=sha256:in ex:image "
+             "/p/.ac295", "Comment": ""}
 BASE_LAYER = {"CreatedBy": "/bin/sh -c #(nop) ADD file:abc in / ", "Comment": ""}
 
 
 @pytest.mark.parametrize("history", [
     [BUILT_TOP, BASE_LAYER],
-    [{"CreatedBy": "LABEL org.ac295.task=ex:image org.ac295.inputs-digest=sha256:in"},
-     BASE_LAYER],  # BuildKit's form, other label order
+    [{"CreatedBy": 'LABEL org.ac295.made="sha256:in ex:image /p/.ac295"'},
+     BASE_LAYER],  # BuildKit's form, quoted
     [{"CreatedBy": "/bin/sh -c pip install flask", "Comment": "ac295 ex:image"}, BASE_LAYER],
     [{"CreatedBy": "", "Comment": "Imported from -"}],
 ], ids=["build", "buildkit", "commit", "import"])
@@ -136,7 +147,8 @@ def test_find_made_accepts_our_own_image(history):
      {"CreatedBy": "", "Comment": "Imported from -"}],
     [{"CreatedBy": "bash", "Comment": "mine"},
      {"CreatedBy": "/bin/sh -c pip install flask", "Comment": "ac295 ex:image"}],
-    [{"CreatedBy": "/bin/sh -c #(nop)  LABEL org.ac295.task=ex:other", "Comment": ""}],
+    [{"CreatedBy": "/bin/sh -c #(nop)  LABEL org.ac295.made=sha256:in ex:other /p/.ac295",
+      "Comment": ""}],
     [{"CreatedBy": "", "Comment": "Imported from -"}, BASE_LAYER],  # an import has one layer
     [],
 ], ids=["child of a build", "child of an import", "child of a commit", "another task's label",
@@ -197,3 +209,24 @@ def test_a_failing_ping_is_an_engine_error(monkeypatch):
     client.ping.side_effect = docker.errors.APIError("500 Server Error")
     with pytest.raises(EngineError, match="unix:///var/run/docker.sock.*DOCKER_HOST"):
         engine.client
+
+
+def test_find_made_asks_the_hint_first_and_lists_nothing():
+    ours = inspected("sha256:ours", ["me/app:in-0123"], OURS)
+    engine, client = fake_engine([image("sha256:ours", ["me/app:in-0123"], labels=OURS)],
+                                 {"me/app:in-0123": ours})
+    client.api.history.return_value = [BUILT_TOP, BASE_LAYER]
+    info = engine.find_made("sha256:in", "ex:image", hint="me/app:in-0123")
+    assert info is not None and info.id == "sha256:ours"
+    client.api.images.assert_not_called()
+
+
+@pytest.mark.parametrize("hint", ["me/app:in-gone", "me/app:in-other"])
+def test_find_made_lists_when_the_hint_is_missing_or_not_it(hint):
+    other = {LABEL_MADE: "sha256:else ex:image /p/.ac295"}
+    engine, client = fake_engine([image("sha256:ours", ["x/y:1"], labels=OURS)],
+                                 {"me/app:in-other": inspected("sha256:o", [], other)})
+    client.api.history.return_value = [BUILT_TOP, BASE_LAYER]
+    info = engine.find_made("sha256:in", "ex:image", hint=hint)
+    assert info is not None and info.id == "sha256:ours"
+    client.api.images.assert_called_once()

@@ -137,6 +137,7 @@ def test_a_rootfs_label_stands_for_the_bottom_layer():
     engine, client = fake_engine()
     cache = LayerCache(None)
     cache.trees = {"sha256:top": "sha256:tree-top"}  # known: nothing is read from the engine
+    client.api.inspect_image.side_effect = None  # answers the return_value set below
     client.api.inspect_image.return_value = inspected({LABEL_ROOTFS: "sha256:recipe-x"},
                                                       ["sha256:bottom-1", "sha256:top"])
     one = content.content_digest(engine, "sha256:img", cache)

@@ -9,10 +9,10 @@ import pytest
 
 from helpers import fake_engine
 from tasks.engine import images
-from tasks.engine.client import LABEL_INPUTS, LABEL_TASK, Engine
+from tasks.engine.client import LABEL_MADE, Engine
 from tasks.errors import BuildError
 
-LABELS = {LABEL_INPUTS: "sha256:in", LABEL_TASK: "ex:image"}
+LABELS = {LABEL_MADE: "sha256:in ex:image /p/.ac295"}
 
 
 @pytest.fixture
@@ -32,6 +32,7 @@ def build_engine(chunks: list[dict[str, Any]],
                  inspect: dict[str, Any] | None = None) -> tuple[Engine, mock.Mock]:
     engine, client = fake_engine()
     client.api.build.return_value = iter(chunks)
+    client.api.inspect_image.side_effect = None  # answers ``inspect`` whatever is asked
     client.api.inspect_image.return_value = inspect
     return engine, client.api
 
@@ -41,35 +42,59 @@ FAILED = {"errorDetail": {"code": 1, "message": "The command '/bin/sh -c pip ins
           "error": "The command '/bin/sh -c pip install nosuch' returned a non-zero code: 1"}
 
 
-def test_error_chunk_fails_the_build_with_the_last_lines(context):
+def test_error_chunk_fails_the_build_naming_the_step_once(context):
     noise = [{"stream": f"noise {i:02}\n"} for i in range(20)]
     engine, api = build_engine(noise + [
         {"stream": "Step 2/3 : RUN pip install nosuch\n"}, {"stream": "\n"},
-        {"stream": "ERROR: No matching distribution found for nosuch\n"}, FAILED,
-        {"stream": "Successfully built 0123\n"}])
+        {"stream": "\x1b[31mERROR: No matching distribution found for nosuch\x1b[0m\n"},
+        FAILED, {"stream": "Successfully built 0123\n"}])
     lines: list[str] = []
     with pytest.raises(BuildError) as info:
         build(engine, context, lines=lines)
     message = str(info.value)
     assert "me/app:1" in message and "ex:image" in message
     assert str(context / "Dockerfile") in message
-    assert "returned a non-zero code: 1" in message
-    assert "Step 2/3 : RUN pip install nosuch" in message
-    assert "No matching distribution found for nosuch" in message
-    assert "noise 00" not in message and "noise 19" in message  # only the tail
-    assert "Successfully built" not in message and lines[-1].startswith("ERROR")
+    assert "at step 2/3 (RUN pip install nosuch)" in message
+    assert "the command returned a non-zero code: 1" in message
+    # the output was shown as it came: the message does not say it again
+    assert "No matching distribution" not in message and "noise" not in message
+    assert "\x1b" not in message
+    assert "Successfully built" not in "".join(lines) and lines[-1].startswith("\x1b[31mERROR")
     api.inspect_image.assert_not_called()
+
+
+def test_a_dockerfile_parse_error_names_the_file_and_line(context):
+    engine, _ = build_engine([{"errorDetail": {"message": "dockerfile parse error line 2: "
+                                               "unknown instruction: COPYY"},
+                               "error": "dockerfile parse error line 2: unknown instruction: "
+                                        "COPYY"}])
+    with pytest.raises(BuildError) as info:
+        build(engine, context)
+    assert str(info.value).startswith(f"{context / 'Dockerfile'}:2: unknown instruction: COPYY")
+
+
+def test_the_layers_of_a_failed_build_are_removed(context):
+    engine, api = build_engine([
+        {"stream": "Step 1/3 : FROM python:3.11\n"}, {"stream": " ---> 0123456789ab\n"},
+        {"stream": "Step 2/3 : COPY . /app\n"}, {"stream": " ---> Using cache\n"},
+        {"stream": " ---> aaaaaaaaaaaa\n"},
+        {"stream": "Step 3/3 : RUN make\n"}, {"stream": " ---> bbbbbbbbbbbb\n"},
+        FAILED])
+    with pytest.raises(BuildError):
+        build(engine, context)
+    removed = [c.args[0] for c in api.remove_image.call_args_list]
+    assert removed == ["bbbbbbbbbbbb"]  # made by this build: not its base, not a cached one
 
 
 def test_build_labels_the_image_and_returns_its_id(context):
     inspect = {"Id": "sha256:new", "RepoTags": ["me/app:1"],
-               "Config": {"Labels": {LABEL_INPUTS: "sha256:in", LABEL_TASK: "ex:image"}}}
+               "Config": {"Labels": LABELS}}
     engine, api = build_engine([{"stream": "Step 1/2 : FROM python:3.11\n"},
                                 {"aux": {"ID": "sha256:new"}},
                                 {"stream": "Successfully tagged me/app:1\n"}], inspect)
     assert build(engine, context, {"VERSION": "1"}) == "sha256:new"
     kwargs = api.build.call_args.kwargs
-    assert kwargs["labels"] == {LABEL_INPUTS: "sha256:in", LABEL_TASK: "ex:image"}
+    assert kwargs["labels"] == LABELS  # one label: one LABEL step
     assert (kwargs["path"], kwargs["dockerfile"], kwargs["tag"]) == \
         (str(context), "Dockerfile", "me/app:1")
     assert kwargs["buildargs"] == {"VERSION": "1"}
@@ -82,3 +107,32 @@ def test_build_whose_image_is_not_there_fails(context):
     engine, _ = build_engine([{"aux": {"ID": "sha256:new"}}], inspect)
     with pytest.raises(BuildError, match="reported success"):
         build(engine, context)
+
+
+# --- the context selection, kept between runs ------------------------------------------------
+
+@pytest.mark.parametrize("change", ["nothing", "a new file", "a new ignore rule", "a removed file",
+                                    "a corrupt memo", "another Dockerfile name"])
+def test_a_kept_context_selection_equals_the_matcher(tmp_path, change):
+    context = tmp_path / "ctx"
+    (context / "src").mkdir(parents=True)
+    for name in ("Dockerfile", "Other.dockerfile", "src/app.py", "notes.tmp", "keep.txt"):
+        (context / name).write_text(name)
+    (context / ".dockerignore").write_text("*.tmp\n")
+    memo = tmp_path / "memo.json"
+    dockerfile = context / "Dockerfile"
+    images.context_files(context, dockerfile, memo)
+    assert memo.is_file()
+    if change == "a new file":
+        (context / "src/more.py").write_text("x")
+    elif change == "a new ignore rule":
+        (context / ".dockerignore").write_text("*.tmp\nkeep.txt\n")
+    elif change == "a removed file":
+        (context / "keep.txt").unlink()
+    elif change == "a corrupt memo":
+        memo.write_text("{not json")
+    elif change == "another Dockerfile name":
+        dockerfile = context / "Other.dockerfile"
+    # the oracle: docker-py's matcher itself, with no memo
+    assert images.context_files(context, dockerfile, memo) == \
+        images.context_files(context, dockerfile)

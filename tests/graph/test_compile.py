@@ -37,7 +37,7 @@ def compiled() -> dict[str, dict[str, Any]]:
 def test_task_names(compiled):
     assert set(compiled) == {"app", "app:image", "app:question", "app:push",
                              "base", "base:rootfs", "base:image", "base:push",
-                             "registry_start", "registry_stop", "lock", "verify"}
+                             "registry_start", "registry_stop", "lock", "verify", "prune"}
 
 
 def test_group_task_carries_the_doc(compiled):
@@ -194,6 +194,14 @@ steps:
         ready: {log: up}}
   pushed: {push: image, tag: "{registry}/me/app:2"}
   recipe: {sh: "echo hi > out.txt", deps: [make.sh], targets: [out.txt]}
+  saved: {save: image}
+  podman: {run: saved, runtime: rootless, command: [id, -u]}
+  linux: {kernel: linux-image-cloud-amd64}
+  boot: {vm: image, kernel: linux, command: "python3 q.py", expect: {exit_code: 0},
+         timeout: 60, memory: 512}
+  timing: {measure: "sh make.sh > t.txt", deps: [make.sh], targets: [t.txt]}
+  class: {grade: roster.yml, image: "{registry}/{student}/app:1", command: [id], timeout: 9,
+          expect: {exit_code: 0}}
 """
 
 
@@ -224,7 +232,8 @@ def _all_kinds_steps(tmp_path) -> list[Step]:
                                     "exercises/ex/Dockerfile": "FROM scratch\n",
                                     "exercises/ex/image/Dockerfile": "FROM scratch\n",
                                     "exercises/ex/requirements.txt": "six==1.16.0\n",
-                                    "exercises/ex/make.sh": "true\n"})
+                                    "exercises/ex/make.sh": "true\n",
+                                    "exercises/ex/roster.yml": "- ana\n"})
     return list(load(root)["ex"].steps.values())
 
 
@@ -245,7 +254,16 @@ FIELDS = [("venv", "path"), ("venv", "spec"), ("venv", "from_lock"), ("venv", "l
           ("service", "command"), ("service", "env"), ("service", "network"),
           ("service", "container"), ("service", "aliases"), ("service", "ports"),
           ("service", "ready"), ("push", "image"), ("push", "tag"), ("network", "network"),
-          ("sh", "commands"), ("sh", "deps"), ("sh", "targets")]
+          ("sh", "commands"), ("sh", "deps"), ("sh", "targets"), ("run", "runtime"),
+          ("save", "image"), ("save", "archive"), ("kernel", "package"), ("kernel", "folder"),
+          ("vm", "image"), ("vm", "kernel"), ("vm", "command"), ("vm", "expect"),
+          ("vm", "timeout"), ("vm", "memory"), ("vm", "initramfs"), ("measure", "commands"),
+          ("measure", "deps"), ("measure", "targets"), ("grade", "roster"),
+          ("grade", "students"), ("grade", "image"), ("grade", "command"), ("grade", "expect"),
+          ("grade", "timeout"), ("grade", "records"), ("grade", "table"),
+          ("grade-student", "student"), ("grade-student", "ref"),
+          ("grade-student", "command"), ("grade-student", "expect"),
+          ("grade-student", "timeout")]
 
 
 def test_the_field_list_is_complete(tmp_path):

@@ -24,8 +24,8 @@ def _freeze(env) -> str:
 
 
 def test_same_freeze_in_every_environment_and_in_the_image(project) -> None:
-    run = project.doit("venv")
-    assert ALL <= set(run.executed)
+    run = project.doit("venv")  # (an earlier test may have run every exercise already)
+    assert ALL <= set(run.executed) | set(run.skipped)
     venvs = project.state / "venvs"
     maggie, john = _freeze(venvs / "maggie/env_ac295"), _freeze(venvs / "john/env_ac295")
     assert maggie == john == "tabulate==0.9.0"

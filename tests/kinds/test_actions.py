@@ -13,7 +13,7 @@ from doit.exceptions import TaskFailed
 
 from helpers import DIGEST, WHERE, record, runtime
 from tasks.engine import containers
-from tasks.engine.client import LABEL_INPUTS
+from tasks.engine.client import LABEL_MADE
 from tasks.engine.containers import Outcome
 from tasks.errors import CommandFailed
 from tasks.kinds import records
@@ -176,7 +176,7 @@ def test_wheelhouse_uptodate(tmp_path, edit, fresh):
                                           (None, False)])
 def test_pull_by_content_checks_the_inputs_label(tmp_path, monkeypatch, label, taken):
     pulled = {"Id": "sha256:pulled", "RepoTags": ["127.0.0.1:5000/me/app:in-0123456789ab"],
-              "Labels": {LABEL_INPUTS: label} if label else {}}
+              "Labels": {LABEL_MADE: f"{label} ex:image /p/.ac295"} if label else {}}
     rt, api = runtime(tmp_path, [pulled])
     monkeypatch.setattr(Runtime, "served_digest", lambda self, ref: "sha256:" + "9" * 64)
     monkeypatch.setattr(Runtime, "local_registry", property(lambda self: None))
@@ -215,7 +215,8 @@ def test_import_uptodate(tmp_path, recipe):
 
 def test_an_import_labels_its_rootfs_with_recipe_and_packages(tmp_path):
     step = import_step(tmp_path, ("./make.sh",))
-    labels = import_._labels(step, DIGEST, ["python3=3.11.2-6"])
+    rt, _ = runtime(tmp_path)
+    labels = import_._labels(rt, step, DIGEST, ["python3=3.11.2-6"])
     identity = import_.rootfs_identity(DIGEST, ["python3=3.11.2-6"])
     assert f"LABEL org.ac295.rootfs={identity}" in labels
     assert 'LABEL org.ac295.manifest="python3=3.11.2-6"' in labels
@@ -225,7 +226,7 @@ def test_an_import_labels_its_rootfs_with_recipe_and_packages(tmp_path):
 
 def test_make_image_records_content_and_notes_inputs(tmp_path, monkeypatch):
     rt, _ = runtime(tmp_path, [])
-    monkeypatch.setattr(rt.engine, "find_made", lambda digest, task: None)
+    monkeypatch.setattr(rt.engine, "find_made", lambda digest, task, hint="": None)
     monkeypatch.setattr(reuse, "pull_by_content", lambda rt, tag, digest: None)
     monkeypatch.setattr(reuse.images, "tag", lambda engine, image_id, ref: None)
     monkeypatch.setattr(reuse, "content_of", lambda rt, image_id: "sha256:content")

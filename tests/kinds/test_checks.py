@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import docker
 import docker.errors
@@ -283,3 +282,36 @@ def test_served_digest_asks_the_right_registry(tmp_path, monkeypatch, ref, where
     monkeypatch.setattr(registry, "manifest_digest", lambda r: "remote")
     rt, _ = runtime(tmp_path, [])
     assert rt.served_digest(ref) == where
+
+
+# --- messages that say what is wrong and what to do -------------------------------------------
+
+def test_a_tag_without_a_registry_is_said_to_be_one(tmp_path, monkeypatch):
+    rt, _ = runtime(tmp_path)
+
+    def refuse(ref):
+        raise RegistryError("the registry docker.io does not answer (ConnectionError)")
+
+    monkeypatch.setattr(registry, "manifest_digest", refuse)
+    with pytest.raises(RegistryError) as info:
+        rt.served_digest("me/app:1")
+    message = str(info.value)
+    assert "me/app:1 names no registry" in message and "127.0.0.1:5000/me/app:1" in message
+    assert "'registry' variable" not in message
+    with pytest.raises(RegistryError, match="fix the 'registry' variable|does not answer"):
+        rt.served_digest("ghcr.io/me/app:1")  # a registry named: its own message
+
+
+def test_progress_drops_escape_codes_off_a_terminal(capsys):
+    from tasks.kinds.actions import progress
+
+    progress("\x1b[31mERROR: boom\x1b[0m\n")
+    assert capsys.readouterr().out == "ERROR: boom\n"
+
+
+def test_meters_are_left_out_off_a_terminal(capsys):
+    from tasks.kinds.actions import progress
+
+    progress("\rl1: Pushing 1.0/2.0 MB")
+    progress("l1: Pushed")
+    assert capsys.readouterr().out == "l1: Pushed\n"

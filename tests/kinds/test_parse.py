@@ -265,3 +265,17 @@ def test_state_is_quoted_in_recipes(tmp_path):
     write_project(root, "r:\n  sh: cat {state}/x\n")
     (command,) = load(root)["r"].commands
     assert command == f"cat '{(root / '.ac295').resolve()}'/x"
+
+
+def test_suggestions_come_only_from_steps_of_the_right_kind(tmp_path):
+    # `nets` is a recipe, closer to the misspelling than the network `net`: not suggested
+    root = write_project(tmp_path, "nets: {sh: 'true'}\ns:\n  run: img\n  network: nets_\n")
+    err = spec_error(root)
+    assert err.where.key == "steps.s.network"
+    assert "Did you mean 'net'?" in str(err)
+
+
+def test_type_errors_speak_yaml_not_python(tmp_path):
+    err = spec_error(write_project(tmp_path, "q:\n  run: img\n  timeout: [1, 2]\n"))
+    assert "must be a whole number, not a list ([1, 2])" in str(err)
+    assert "LList" not in str(err) and "LDict" not in str(err)

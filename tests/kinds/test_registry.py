@@ -105,7 +105,9 @@ def test_the_builtin_kinds_are_one_module_each():
     for kind in REGISTRY:
         assert kind.__class__.__module__.rsplit(".", 1)[1] in modules
     assert {k.name for k in REGISTRY} == {"venv", "wheelhouse", "build", "import", "pull",
-                                          "commit", "run", "service", "push", "network", "sh"}
+                                          "commit", "run", "service", "push", "network", "sh",
+                                          "save", "kernel", "vm", "measure", "grade",
+                                          "grade-student"}
 
 
 def test_a_new_kind_is_one_module_and_one_line(tmp_path, engine):

@@ -66,7 +66,9 @@ def test_service_task(compiled):
     assert task["file_dep"] == [str(rt.record_path("ex:img"))]
     assert [unwrap(a) for a in task["actions"]] == \
         [(service.start, (rt, ex.steps["db"], "helloNetwork"))]
-    assert [unwrap(a) for a in task["teardown"]] == [(service.stop, (rt, ex.steps["db"]))]
+    assert "teardown" not in task  # removed by the reporter, in doit's main process
+    assert [unwrap(a) for a in task["meta"]["ac295_end"]] == \
+        [(service.stop, (rt, ex.steps["db"]))]
 
 
 def test_network_task(compiled):
@@ -76,7 +78,8 @@ def test_network_task(compiled):
     assert task["targets"] == []
     assert (task["file_dep"], task["task_dep"]) == ([], [])
     assert [unwrap(a) for a in task["actions"]] == [(network.create, (rt, ex.steps["net"]))]
-    assert [unwrap(a) for a in task["teardown"]] == [(network.remove, (rt, ex.steps["net"]))]
+    assert [unwrap(a) for a in task["meta"]["ac295_end"]] == \
+        [(network.remove, (rt, ex.steps["net"]))]
 
 
 def test_one_shot_run_on_the_network_runs_every_time(compiled):
@@ -84,7 +87,7 @@ def test_one_shot_run_on_the_network_runs_every_time(compiled):
     task = tasks["ex:probe"]
     assert task["targets"] == [] and runs_every_time(task)
     assert task["task_dep"] == ["ex:db", "ex:net"]
-    assert "teardown" not in task
+    assert "ac295_end" not in task["meta"]  # nothing to remove at the end: it ran to its end
     assert [unwrap(a) for a in task["actions"]] == \
         [(run.run, (rt, ex.steps["probe"], "helloNetwork"))]
 
@@ -108,6 +111,7 @@ def test_recipe_with_targets_is_not_phony(compiled, tmp_path):
 def test_doit_accepts_service_and_network_tasks(compiled):
     tasks, _, _ = compiled
     loaded = {t.name: t for t in generate_tasks("ac295", (dict(t) for t in tasks.values()))}
-    assert len(loaded["ex:db"].teardown) == 1 and len(loaded["ex:net"].teardown) == 1
+    assert len(loaded["ex:db"].meta["ac295_end"]) == 1
+    assert len(loaded["ex:net"].meta["ac295_end"]) == 1
     assert loaded["ex:probe"].task_dep == ["ex:db", "ex:net"]
     assert loaded["ex:db"].targets == []

@@ -185,7 +185,8 @@ def test_incremental_equals_clean(tmp_path, make_registry, engine):
         got = _facts(project)
         key = _tree(project)
         if key not in clean_builds:
-            clean = clone(tmp_path, make_registry().host, name=f"clean{n}", AC295_REUSE="no")
+            registry = make_registry()
+            clean = clone(tmp_path, registry.host, name=f"clean{n}", AC295_REUSE="no")
             _layout(clean, base)
             for src in (project.root / "exercises").rglob("*"):
                 if src.is_file():
@@ -196,6 +197,7 @@ def test_incremental_equals_clean(tmp_path, make_registry, engine):
             clean.doit(*EXERCISES)
             clean_builds[key] = _facts(clean)
             shutil.rmtree(clean.root, ignore_errors=True)
+            registry.kill()
         if got == clean_builds[key]:
             equal += 1
         else:

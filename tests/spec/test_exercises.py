@@ -13,6 +13,7 @@ from tasks.kinds.import_ import ImportStep
 from tasks.kinds.push import PushStep
 from tasks.kinds.run import RunStep
 from tasks.kinds.sh import ShStep
+from tasks.errors import SpecError
 from tasks.spec.model import Exercise
 
 

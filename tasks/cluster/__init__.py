@@ -1,0 +1,9 @@
+"""Cluster mode: the exercises' containers on a Docker Swarm instead of the local engine.
+
+``nodes`` makes a real Swarm of N engines on this one machine (``script/cluster up N``): each
+node is a container running Debian's dockerd, on a bridge network of its own with fixed
+addresses, plus a registry container the nodes pull from. ``swarm`` finds a running cluster
+(this one, or a real one named by the ``cluster_manager`` and ``cluster_registry``
+variables); ``jobs`` runs one-shot containers as Swarm replicated jobs; ``services`` runs
+services and networks as Swarm services on an overlay network.
+"""

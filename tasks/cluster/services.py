@@ -1,0 +1,185 @@
+"""Services and networks on a Swarm: what demo 2 needs, as on one engine.
+
+A network step becomes an attachable overlay network (containers on different nodes reach
+each other over VXLAN). A service becomes a Swarm service with one replica, on that network
+under its aliases, with DNS round robin (this machine's kernel has no IPVS, so no virtual IPs
+and no routing mesh) and its ports published in host mode on the node that runs it; a
+forwarder on this machine's 127.0.0.1 makes it answer where the checks ask, as a container
+published on one engine would. Everything is removed when the run ends.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..engine.client import Engine
+from ..engine.services import Service, answers
+from ..errors import ServiceError, translated
+from . import jobs
+from .nodes import Cluster
+
+Progress = Callable[[str], None]
+
+
+@translated
+def create_network(cluster: Cluster, name: str, labels: dict[str, str],
+                   progress: Progress) -> None:
+    """An attachable overlay network, made fresh (a leftover of a killed run is removed)."""
+    client = jobs.manager(cluster)
+    try:
+        for old in client.networks.list(names=[name]):
+            if old.name == name:
+                _remove_network(old)
+        client.networks.create(name, driver="overlay", attachable=True, labels=labels)
+        progress(f"overlay network {name} created on the cluster")
+    finally:
+        client.close()
+
+
+def _remove_network(network: Any) -> None:
+    import docker
+
+    for _ in range(50):  # a removed service's tasks leave the network a moment later
+        try:
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            time.sleep(0.2)
+    network.remove()
+
+
+@translated
+def remove_network(cluster: Cluster, name: str, progress: Progress) -> None:
+    """Remove the overlay network, and wait until the manager no longer lists it (it lets go
+    of a network a moment after its last task)."""
+    client = jobs.manager(cluster)
+    try:
+        for network in client.networks.list(names=[name]):
+            if network.name == name:
+                _remove_network(network)
+                progress(f"overlay network {name} removed")
+        deadline = time.monotonic() + 15
+        while any(n.name == name for n in client.networks.list(names=[name])) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def _pidfile(state: Path, name: str) -> Path:
+    return state / "cluster" / f"forward-{name}.pid"
+
+
+def _stop_forward(state: Path, name: str) -> None:
+    pidfile = _pidfile(state, name)
+    try:
+        pid = int(pidfile.read_text())
+        if "tasks.cluster.forward" in Path(f"/proc/{pid}/cmdline").read_text():
+            os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    pidfile.unlink(missing_ok=True)
+
+
+@translated
+def start(engine: Engine, cluster: Cluster, image_id: str, service: Service, state: Path,
+          labels: dict[str, str], progress: Progress) -> None:
+    """Start the service on the cluster, forward its ports, wait until it is ready.
+
+    Raises:
+        ServiceError: it exited, or was not ready in time.
+    """
+    from docker.types import EndpointSpec, NetworkAttachmentConfig, RestartPolicy
+
+    ref = jobs.publish(engine, cluster, image_id, progress)
+    stop(cluster, service.name, state, progress, quiet=True)
+    client = jobs.manager(cluster)
+    try:
+        ports = {int(host): (int(inside.split("/")[0]), "tcp", "host")
+                 for inside, host in service.ports.items()}
+        created = client.services.create(
+            ref, command=list(service.command) if service.command is not None else None,
+            name=service.name, env=[f"{k}={v}" for k, v in service.env.items()],
+            labels=labels, restart_policy=RestartPolicy(condition="none"),
+            networks=[NetworkAttachmentConfig(service.network, aliases=list(service.aliases))]
+            if service.network else [],
+            endpoint_spec=EndpointSpec(mode="dnsrr", ports=ports))
+        node = _running_on(client, created.id, service.task)
+        address = cluster.nodes.get(node, node)
+        progress(f"service {service.name} runs on {node}")
+        for host_port in service.ports.values():
+            pidfile = _pidfile(state, service.name)
+            pidfile.parent.mkdir(parents=True, exist_ok=True)
+            forward = subprocess.Popen(
+                [sys.executable, "-m", "tasks.cluster.forward", host_port,
+                 f"{address}:{host_port}"], cwd=Path(__file__).resolve().parents[2],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+            assert forward.stdout is not None
+            forward.stdout.readline()  # "forwarding": it listens
+            pidfile.write_text(f"{forward.pid}\n")
+            progress(f"127.0.0.1:{host_port} -> {address}:{host_port}")
+        if service.probe is not None:
+            _wait_ready(client, created.id, service, progress)
+    finally:
+        client.close()
+
+
+def _running_on(client: Any, service_id: str, task: str, timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for found in client.api.tasks(filters={"service": service_id}):
+            state = found["Status"]["State"]
+            if state == "running":
+                return str(client.nodes.get(found["NodeID"]).attrs["Description"]["Hostname"])
+            if state in jobs.TERMINAL:
+                raise ServiceError(f"{task}: the service ended {state} before it ran "
+                                   f"({found['Status'].get('Err') or 'no reason given'}).")
+        time.sleep(0.2)
+    raise ServiceError(f"{task}: the service did not start on the cluster within "
+                       f"{timeout:.0f} s.")
+
+
+def _wait_ready(client: Any, service_id: str, service: Service, progress: Progress) -> None:
+    probe = service.probe
+    assert probe is not None
+    deadline = time.monotonic() + probe.timeout
+    log_ok, http_ok = probe.log is None, probe.http is None
+    said = ""
+    while time.monotonic() < deadline:
+        if not log_ok and probe.log is not None:
+            out, err = jobs.logs(client, service_id)
+            said = (out + err).decode(errors="replace")
+            log_ok = re.search(probe.log, said, re.MULTILINE) is not None
+        if not http_ok and probe.http is not None:
+            http_ok = answers(probe.http)
+        if log_ok and http_ok:
+            progress(f"service {service.name} is ready")
+            return
+        time.sleep(0.3)
+    raise ServiceError(f"{service.task}: the service was not ready on the cluster within "
+                       f"{probe.timeout} s (log: {'ok' if log_ok else 'not seen'}; http: "
+                       f"{'ok' if http_ok else 'no answer'}).\n--- logs ---\n{said}")
+
+
+@translated
+def stop(cluster: Cluster, name: str, state: Path, progress: Progress,
+         quiet: bool = False) -> None:
+    """Remove the service and its forwarder (at the end of the run, or a leftover)."""
+    _stop_forward(state, name)
+    client = jobs.manager(cluster)
+    try:
+        for found in client.services.list(filters={"name": name}):
+            if found.name == name:
+                found.remove()
+                if not quiet:
+                    progress(f"service {name} removed from the cluster")
+    finally:
+        client.close()

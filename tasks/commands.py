@@ -1,0 +1,97 @@
+"""The project's own doit commands: ``why``, ``status`` and ``graph``.
+
+They are doit plugin commands (declared in pyproject.toml, ``[tool.doit.plugins.command]``),
+so they load the same tasks as ``doit run`` and read doit's database, but run nothing and
+write nothing to it. Their up-to-date checks ask the engine and the registry, as a run would.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from doit.cmd_base import DoitCmdBase
+from doit.exceptions import InvalidCommand
+
+from .graph import explain, picture
+
+_OUT = {"name": "output", "short": "o", "long": "output", "type": str, "default": "",
+        "help": "where to write the picture, without extension (default: "
+                "<state>/graph/<exercise or 'all'>)"}
+
+
+class _Explaining(DoitCmdBase):
+    """What ``why``, ``status`` and ``graph`` share: the named tasks and their statuses."""
+
+    def statuses(self, names: list[str]) -> tuple[dict[str, Any], dict[str, explain.Status]]:
+        tasks = {t.name: t for t in self.task_list}
+        unknown = [n for n in names if n not in tasks]
+        if unknown:
+            raise InvalidCommand(f"no task {', '.join(unknown)}; `doit list --all` lists them.")
+        selected = names or list(self.sel_tasks or [])
+        failures = explain.read_failures(self.dep_manager.name)
+        return tasks, explain.statuses(tasks, self.dep_manager, selected, failures)
+
+
+class Why(_Explaining):
+    """``doit why TASK|EXERCISE ...``: why each task would run, or what it checked."""
+
+    doc_purpose = "say why each task would run, or that it is up to date and what it checked"
+    doc_usage = "[TASK|EXERCISE ...]"
+    doc_description = None
+    cmd_options = ()
+
+    def _execute(self, pos_args: list[str] | None = None) -> int:
+        tasks, found = self.statuses(list(pos_args or []))
+        width = max((len(n) for n in found), default=0)
+        for name, status in found.items():
+            if tasks[name].actions:
+                self.outstream.write(f"{name:<{width}}  {status.line()}\n")
+        return 0
+
+
+class Status(_Explaining):
+    """``doit status [TASK|EXERCISE ...]``: R / U / ~ / A for each task, truthful downstream."""
+
+    doc_purpose = ("what the next run does: (R)un, (U)p to date, (~) runs only if an upstream "
+                   "result changes, (A)lways")
+    doc_usage = "[TASK|EXERCISE ...]"
+    doc_description = None
+    cmd_options = ()
+
+    def _execute(self, pos_args: list[str] | None = None) -> int:
+        tasks, found = self.statuses(list(pos_args or []))
+        for name, status in found.items():
+            if tasks[name].actions:
+                self.outstream.write(f"{explain.MARK[status.state]} {name}\n")
+        return 0
+
+
+class Graph(_Explaining):
+    """``doit graph [EXERCISE ...]``: an SVG and a PNG of the task graph, coloured by status."""
+
+    doc_purpose = "draw the task graph (SVG and PNG, laid out by Graphviz), coloured by status"
+    doc_usage = "[EXERCISE ...]"
+    doc_description = None
+    cmd_options = (_OUT,)
+
+    def _execute(self, output: str = "", pos_args: list[str] | None = None) -> int:
+        names = list(pos_args or [])
+        tasks, found = self.statuses(names)
+        dot = picture.dot(tasks, found)
+        base = Path(output) if output else Path(self.dep_manager.name).parent / "graph" / (
+            "-".join(names) or "all")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.with_suffix(".dot").write_text(dot)
+        for fmt in ("svg", "png"):
+            try:
+                subprocess.run(["dot", f"-T{fmt}", "-o", str(base.with_suffix(f".{fmt}"))],
+                               input=dot, text=True, check=True, capture_output=True)
+            except FileNotFoundError:
+                raise InvalidCommand("Graphviz's `dot` is missing: run script/bootstrap, or "
+                                     "`apt-get install graphviz` as root.") from None
+            except subprocess.CalledProcessError as err:
+                raise InvalidCommand(f"dot failed: {err.stderr.strip()}") from None
+        self.outstream.write(f"wrote {base.with_suffix('.svg')} and {base.with_suffix('.png')}"
+                             f" ({len(found)} tasks)\n")
+        return 0

@@ -1,0 +1,43 @@
+"""What prune may remove: only this copy's images, past the newest kept, with their own size."""
+from __future__ import annotations
+
+from helpers import fake_engine
+from tasks.engine import garbage
+from tasks.engine.client import LABEL_MADE
+
+PROJECT = "/p/.ac295"
+
+
+def made(image_id: str, task: str, created: int, tags: list[str], project: str = PROJECT,
+         size: int = 1000) -> dict:
+    return {"Id": image_id, "RepoTags": tags, "Created": created, "Size": size,
+            "Labels": {LABEL_MADE: f"sha256:in-{image_id} {task} {project}"}}
+
+
+def test_only_this_copys_spare_images_beyond_the_newest_kept():
+    listing = [made(f"sha256:{n}", "ex:image", n, [f"me/app:in-{n}"]) for n in range(1, 6)]
+    listing.append(made("sha256:theirs", "ex:image", 0, ["me/app:x"], project="/other"))
+    engine, client = fake_engine(listing, PROJECT)
+    client.api.history.return_value = [{"Id": "x"}]
+    found = garbage.unused_images(engine, needed_inputs={"sha256:in-sha256:5"},
+                                  needed_ids={"sha256:4"}, keep=2)
+    # 5 and 4 are needed, 3 and 2 are the newest spare ones: 1 goes
+    assert [g.ident for g in found] == ["sha256:1"]
+    assert (found[0].task, found[0].name) == ("ex:image", "me/app:in-1")
+
+
+def test_an_image_frees_what_it_holds_beyond_its_named_ancestor():
+    listing = [made("sha256:top", "ex:image", 3, ["me/app:1"], size=255_000_000),
+               {"Id": "sha256:step", "RepoTags": None, "Size": 254_999_000},  # the COPY step
+               {"Id": "sha256:base", "RepoTags": ["me/base:1"], "Size": 250_000_000}]
+    engine, client = fake_engine(listing, PROJECT)
+    client.api.history.return_value = [{"Id": "sha256:top"}, {"Id": "sha256:step"},
+                                       {"Id": "<missing>"}, {"Id": "sha256:base"}]
+    info = engine.info("sha256:top")
+    assert info is not None
+    assert garbage.own_size(engine, info) == 5_000_000  # the builder's steps go with it
+
+
+def test_sizes_read_as_a_person_reads_them():
+    assert [garbage.human(n) for n in (512, 3_100, 148_900_000, 2_500_000_000)] == \
+        ["512 B", "3.1 kB", "148.9 MB", "2500.0 MB"]
