@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from ..engine import images, registry
+from ..engine import containers, images, registry
 from ..engine.client import Engine
 from ..errors import translated
 from .nodes import Cluster, ClusterError
@@ -32,12 +32,9 @@ _PUBLISHED: dict[tuple[str, str], str] = {}  # (registry, image id) -> reference
 
 
 @dataclass(frozen=True)
-class JobOutcome:
-    """What a job did, and where."""
+class JobOutcome(containers.Outcome):
+    """What a job did (a one-shot container's outcome), and where."""
 
-    exit_code: int
-    stdout: str
-    stderr: str
     node: str  # the hostname of the node that ran it
 
 

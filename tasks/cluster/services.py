@@ -10,7 +10,6 @@ published on one engine would. Everything is removed when the run ends.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..engine.client import Engine
-from ..engine.services import Service, answers
+from ..engine.services import Service, wait_ready
 from ..errors import ServiceError, translated
 from . import jobs
 from .nodes import Cluster
@@ -148,25 +147,14 @@ def _running_on(client: Any, service_id: str, task: str, timeout: float = 300) -
 
 
 def _wait_ready(client: Any, service_id: str, service: Service, progress: Progress) -> None:
-    probe = service.probe
-    assert probe is not None
-    deadline = time.monotonic() + probe.timeout
-    log_ok, http_ok = probe.log is None, probe.http is None
-    said = ""
-    while time.monotonic() < deadline:
-        if not log_ok and probe.log is not None:
-            out, err = jobs.logs(client, service_id)
-            said = (out + err).decode(errors="replace")
-            log_ok = re.search(probe.log, said, re.MULTILINE) is not None
-        if not http_ok and probe.http is not None:
-            http_ok = answers(probe.http)
-        if log_ok and http_ok:
-            progress(f"service {service.name} is ready")
-            return
-        time.sleep(0.3)
-    raise ServiceError(f"{service.task}: the service was not ready on the cluster within "
-                       f"{probe.timeout} s (log: {'ok' if log_ok else 'not seen'}; http: "
-                       f"{'ok' if http_ok else 'no answer'}).\n--- logs ---\n{said}")
+    assert service.probe is not None
+
+    def logs() -> str:
+        out, err = jobs.logs(client, service_id)
+        return (out + err).decode(errors="replace")
+
+    wait_ready(service.task, service.name, service.probe, logs, lambda: None, progress,
+               where=" on the cluster", interval=0.3)
 
 
 @translated

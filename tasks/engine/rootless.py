@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import RootlessError
+from . import containers
 
 USER = "ac295-rootless"
 SUBIDS = 65536
@@ -40,12 +41,9 @@ PODMAN = ["podman", "--cgroup-manager", "cgroupfs", "--runtime", "runc", "--log-
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a rootless container did, and as whom it ran."""
+class Outcome(containers.Outcome):
+    """What a rootless container did (a one-shot container's outcome), and as whom it ran."""
 
-    exit_code: int
-    stdout: str
-    stderr: str
     host_uid: int  # the uid its processes had on this machine
 
 
@@ -210,8 +208,3 @@ def _abort(proc: subprocess.Popen[bytes], name: str, container: str) -> None:
         pass
     proc.communicate()
     podman(name, ["rm", "--force", "--time", "0", container], check=False, timeout=60)
-
-
-def forget(name: str = USER) -> None:
-    """Remove the user's containers, images and storage (``podman system reset``)."""
-    podman(name, ["system", "reset", "--force"], check=False)

@@ -154,28 +154,44 @@ def stop(engine: Engine, name: str, task: str, progress: Progress) -> None:
         progress(f"service {name} removed")
 
 
-def _wait_ready(task: str, probe: Probe, container: Any, progress: Progress) -> None:
+def wait_ready(task: str, name: str, probe: Probe, logs: Callable[[], str],
+               check_alive: Callable[[], None], progress: Progress, where: str = "",
+               interval: float = 0.2) -> None:
+    """Poll until the probe's log line has appeared and its URL answers; after the probe's
+    timeout, fail with the service's logs. One loop for a local container and a Swarm
+    service: ``check_alive`` raises when the service ended before it was ready, ``where``
+    names the place in the error (" on the cluster").
+
+    Raises:
+        ServiceError: not ready in time (or what ``check_alive`` raises).
+    """
     deadline = time.monotonic() + probe.timeout
-    log_ok = probe.log is None
-    http_ok = probe.http is None
+    log_ok, http_ok = probe.log is None, probe.http is None
     while time.monotonic() < deadline:
+        check_alive()
+        if not log_ok and probe.log is not None:
+            log_ok = re.search(probe.log, logs(), re.MULTILINE) is not None
+        if not http_ok and probe.http is not None:
+            http_ok = answers(probe.http)
+        if log_ok and http_ok:
+            progress(f"service {name} is ready")
+            return
+        time.sleep(interval)
+    raise ServiceError(f"{task}: the service was not ready{where} within {probe.timeout} s "
+                       f"(log /{probe.log}/: {'ok' if log_ok else 'not seen'}; http "
+                       f"{probe.http}: {'ok' if http_ok else 'no answer'}). Raise "
+                       f"'ready: timeout:' or fix the service.\n--- logs ---\n{logs()}")
+
+
+def _wait_ready(task: str, probe: Probe, container: Any, progress: Progress) -> None:
+    def alive() -> None:
         container.reload()
         if container.status in ("exited", "dead"):
             raise ServiceError(f"{task}: the service exited before it was ready "
                                f"(exit code {container.attrs['State'].get('ExitCode')}).\n"
                                f"--- logs ---\n{_logs(container)}")
-        if not log_ok and probe.log is not None:
-            log_ok = re.search(probe.log, _logs(container), re.MULTILINE) is not None
-        if not http_ok and probe.http is not None:
-            http_ok = answers(probe.http)
-        if log_ok and http_ok:
-            progress(f"service {container.name} is ready")
-            return
-        time.sleep(0.2)
-    raise ServiceError(f"{task}: the service was not ready within {probe.timeout} s "
-                       f"(log /{probe.log}/: {'ok' if log_ok else 'not seen'}; http "
-                       f"{probe.http}: {'ok' if http_ok else 'no answer'}). Raise "
-                       f"'ready: timeout:' or fix the service.\n--- logs ---\n{_logs(container)}")
+
+    wait_ready(task, container.name, probe, lambda: _logs(container), alive, progress)
 
 
 def _logs(container: Any) -> str:

@@ -25,7 +25,6 @@ from doit.tools import config_changed
 
 from ..kinds.actions import Always, Check
 
-STATES = ("run", "may", "always", "fresh")
 MARK = {"run": "R", "may": "~", "always": "A", "fresh": "U"}
 
 

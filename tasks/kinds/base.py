@@ -260,7 +260,3 @@ class Registry:
 
     def with_keyword(self, keyword: str) -> list[Kind[Any]]:
         return [k for k in self.written() if k.keyword.name == keyword]
-
-    def copy(self) -> "Registry":
-        """A registry with the same kinds, to extend without touching this one."""
-        return Registry(dict(self.kinds))

@@ -125,11 +125,11 @@ def grade(rt: Runtime, step: StudentStep) -> None:
             image_id = registry.pull(rt.engine, f"{parsed.registry}/{parsed.repository}"
                                      f"@{digest}", lambda line: None)
             swarm = rt.swarm
+            outcome: containers.Outcome
             if swarm is not None:
-                outcome: Any = jobs.run(rt.engine, swarm, image_id, step.command, {},
-                                        step.timeout, rt.engine.labels(step.task), step.task,
-                                        progress)
-                node = outcome.node
+                job = jobs.run(rt.engine, swarm, image_id, step.command, {}, step.timeout,
+                               rt.engine.labels(step.task), step.task, progress)
+                outcome, node = job, job.node
             else:
                 outcome = containers.run_once(rt.engine, image_id, step.command, {},
                                               step.timeout, rt.engine.labels(step.task),

@@ -74,14 +74,15 @@ def run(rt: Runtime, step: RunStep, network: str | None) -> None:
     with recorded(rt.record_path(step.task), step.task) as recording:
         _, image_id = image_facts(rt, step.source, step.task)
         swarm = rt.swarm
-        outcome: jobs.JobOutcome | containers.Outcome
+        outcome: containers.Outcome
+        node: dict[str, str] = {}
         if swarm is not None:  # a Swarm job: the same checks, the same record
-            outcome = jobs.run(rt.engine, swarm, image_id, step.command, step.env, step.timeout,
-                               rt.engine.labels(step.task), step.task, progress,
-                               network=network)
-            for line in outcome.stdout.splitlines():
+            job = jobs.run(rt.engine, swarm, image_id, step.command, step.env, step.timeout,
+                           rt.engine.labels(step.task), step.task, progress, network=network)
+            for line in job.stdout.splitlines():
                 progress(line)
-            progress(f"(ran on {outcome.node})")
+            progress(f"(ran on {job.node})")
+            outcome, node = job, {"node": job.node}
         else:
             outcome = containers.run_once(rt.engine, image_id, step.command, step.env,
                                           step.timeout, rt.engine.labels(step.task), step.task,
@@ -92,8 +93,7 @@ def run(rt: Runtime, step: RunStep, network: str | None) -> None:
         # image leaves this record as it was, and what reads it stays up to date.
         recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
                           "stderr": outcome.stderr}
-        recording.local = {"image_id": image_id,
-                           **({"node": getattr(outcome, "node")} if swarm else {})}
+        recording.local = {"image_id": image_id, **node}
 
 
 #: Keys a one-shot run and a service share.

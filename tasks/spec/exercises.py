@@ -18,7 +18,7 @@ from ..errors import SpecError, Where, did_you_mean
 from . import yamlsrc
 from .config import Config
 from .fields import Fields
-from .model import Exercise, LocalRef, Role, Step
+from .model import Exercise, Role, Step
 
 SPEC_FILE = "exercise.yml"
 #: doit's own commands: a top-level task of that name could never be run.
@@ -28,26 +28,6 @@ DOIT_COMMANDS = frozenset({"run", "list", "clean", "info", "help", "forget", "ig
 #: Top-level tasks and commands the project defines itself.
 PROJECT_TASKS = frozenset({"registry_start", "registry_stop", "lock", "verify", "prune"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class KeyLike(Protocol):
-    name: str
-
-
-class KindLike(Protocol):
-    """What the parser needs of a step kind (``tasks.kinds.base.Kind`` fills it)."""
-
-    name: str
-    keyword: KeyLike
-    keys: tuple[KeyLike, ...]
-    provides: frozenset[Role]
-    misplaced: Mapping[str, tuple[str, str]]
-
-    def selects(self, node: Mapping[str, Any]) -> bool: ...
-
-    def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> Step: ...
-
-    def local_refs(self, step: Step) -> list[LocalRef]: ...
 
 
 class KindTable(Protocol):

@@ -97,3 +97,32 @@ def test_create_network_refuses_a_network_this_project_did_not_make():
         services.create_network(engine, "helloNetwork", "ex:net", lambda line: None)
     stale.remove.assert_not_called()
     client.networks.create.assert_not_called()
+
+
+# --- wait_ready: one polling loop for local containers and Swarm services ------------------
+
+def test_ready_once_the_log_line_appears():
+    said = iter(["starting", "starting", "Serving HTTP on 0.0.0.0"])
+    told: list[str] = []
+    services.wait_ready("ex:web", "web", services.Probe(log="^Serving HTTP", timeout=5),
+                        lambda: next(said), lambda: None, told.append, interval=0)
+    assert told == ["service web is ready"]
+
+
+def test_not_ready_in_time_names_the_probe_and_shows_the_logs():
+    with pytest.raises(services.ServiceError) as err:
+        services.wait_ready("ex:web", "web", services.Probe(log="^never", timeout=0),
+                            lambda: "still starting", lambda: None, print, where=" on the cluster",
+                            interval=0)
+    text = str(err.value)
+    assert "ex:web: the service was not ready on the cluster within 0 s" in text
+    assert "log /^never/: not seen" in text and text.endswith("still starting")
+
+
+def test_an_ended_service_stops_the_wait():
+    def ended() -> None:
+        raise services.ServiceError("ex:web: the service exited before it was ready")
+
+    with pytest.raises(services.ServiceError, match="exited before"):
+        services.wait_ready("ex:web", "web", services.Probe(log="x", timeout=5),
+                            lambda: "", ended, print, interval=0)
