@@ -24,10 +24,8 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-#: doit commands that run no task and write nothing.
-READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
-#: doit commands that run tasks or write doit's database.
-WRITING = frozenset({"run", "clean", "forget", "ignore", "reset-dep", "strace", "auto"})
+from .names import READ_ONLY, WRITING
+
 _held: list[IO[str]] = []  # keeps the lock's file open for the life of the process
 _signals: list[str] = []  # the signals that interrupted this process, first one first
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}

@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import Ac295Error, SpecError
-from .graph import compile as graph
+from .graph.compile import exercise_tasks
 from .graph import edges
 from .graph.checker import StatThenHash
 from .graph.explain import failed_path
-from .kinds import REGISTRY
+from .kinds import KINDS
 from .kinds.actions import action
-from .kinds.base import Registry
+from .kinds.base import KindTable
 from .kinds.runtime import Runtime
 from .reporter import Reporter
-from .spec import config as config_mod
-from .spec import exercises as spec
-from .spec.cache import SpecCache, parser_version
-from .spec.model import Exercise
+from .dsl import config as config_mod
+from .dsl.exercises import exercise_files, load_exercise, load_project
+from .dsl.cache import SpecCache, parser_version
+from .dsl.model import Exercise
 from .toplevel import project_tasks
 
 __all__ = ["Ac295Error", "load", "load_exercises"]
@@ -42,29 +42,29 @@ def _check_engine_reaches_registry(cfg: config_mod.Config, environ: Mapping[str,
                          "both reach, or use the local engine.")
 
 
-def load_exercises(cfg: config_mod.Config, kinds: Registry = REGISTRY) -> list[Exercise]:
+def load_exercises(cfg: config_mod.Config, kinds: KindTable = KINDS) -> list[Exercise]:
     """Parse every exercise and check references and cycles across them.
 
     Raises:
         SpecError: the first problem, with file, line and key.
     """
-    exercises = spec.load_project(cfg, kinds)
+    exercises = load_project(cfg, kinds)
     edges.check(exercises, kinds, cfg.state)
     return exercises
 
 
-def load_isolated(cfg: config_mod.Config, kinds: Registry = REGISTRY
+def load_isolated(cfg: config_mod.Config, kinds: KindTable = KINDS
                   ) -> tuple[list[Exercise], dict[str, SpecError], edges.Producers]:
     """Every exercise that loads, the error of each one that does not, and who makes what.
 
     One broken exercise.yml must not stop the others (nor `registry_stop`, `clean`, `list`):
     an exercise whose file, or whose references across exercises, are wrong is set aside
     with its error, and the cross-exercise checks run again without it. Unchanged files
-    are not parsed again (``tasks.spec.cache``).
+    are not parsed again (``tasks.dsl.cache``).
     """
     good: list[Exercise] = []
     broken: dict[str, SpecError] = {}
-    files = spec.exercise_files(cfg.root)
+    files = exercise_files(cfg.root)
     cache = SpecCache(cfg.state / "cache" / "specs.pickle",
                       parser_version(type(k).__module__ for k in kinds),
                       dict(cfg.variables))
@@ -76,7 +76,7 @@ def load_isolated(cfg: config_mod.Config, kinds: Registry = REGISTRY
         exercise = cache.get(path, inputs_of)
         if exercise is None:
             try:
-                exercise = spec.load_exercise(path, cfg, kinds)
+                exercise = load_exercise(path, cfg, kinds)
             except SpecError as err:
                 broken[path.parent.name] = err
                 continue
@@ -105,7 +105,7 @@ def _fail(message: str) -> None:
 
 
 def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
-         environ: Mapping[str, str] | None = None, kinds: Registry = REGISTRY,
+         environ: Mapping[str, str] | None = None, kinds: KindTable = KINDS,
          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Return ``(DOIT_CONFIG, task dicts)`` for the project at ``root``.
 
@@ -124,7 +124,7 @@ def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
     _check_engine_reaches_registry(cfg, environ)
     exercises, broken, producers = load_isolated(cfg, kinds)
     runtime = Runtime(cfg)
-    tasks = list(graph.exercise_tasks(runtime, kinds, exercises, producers))
+    tasks = list(exercise_tasks(runtime, kinds, exercises, producers))
     tasks += [broken_task(name, err) for name, err in sorted(broken.items())]
     tasks += list(project_tasks(runtime, kinds, exercises))
     cfg.state.mkdir(parents=True, exist_ok=True)  # doit opens its database there

@@ -12,10 +12,11 @@ from .engine import garbage as garbage_mod
 from .errors import ArchiveMoved, LockError
 from .graph import edges, pipelock
 from .kinds import records
-from .kinds.actions import Always, Check, action, progress
-from .kinds.base import REGISTRY_START, REGISTRY_STOP, Registry
+from .kinds.actions import Always, Check, action
+from .progress import progress
+from .kinds.base import REGISTRY_START, REGISTRY_STOP, KindTable
 from .kinds.runtime import Runtime
-from .spec.model import Exercise, Step
+from .dsl.model import Exercise, Step
 
 
 def registry_start(rt: Runtime) -> None:
@@ -34,7 +35,7 @@ def registry_stop(rt: Runtime) -> None:
         local.stop(progress)
 
 
-def prune(rt: Runtime, kinds: Registry, exercises: list[Exercise], dry_run: bool = False,
+def prune(rt: Runtime, kinds: KindTable, exercises: list[Exercise], dry_run: bool = False,
           keep: int = 2) -> None:
     """Remove what this copy made and no longer needs (``--dry-run``: only list it)."""
     notes = [records.read(p) or {} for p in (rt.config.state / "local").glob("*/*.json")]
@@ -73,7 +74,7 @@ def registry_running(rt: Runtime) -> bool:
     return local is None or local.running()  # a foreign one: the action says so
 
 
-def current(rt: Runtime, kinds: Registry, steps: list[Step]) -> pipelock.Facts:
+def current(rt: Runtime, kinds: KindTable, steps: list[Step]) -> pipelock.Facts:
     """This machine's facts, by task, as each step's kind puts them in the lock."""
     found: pipelock.Facts = {}
     for step in steps:
@@ -85,14 +86,14 @@ def current(rt: Runtime, kinds: Registry, steps: list[Step]) -> pipelock.Facts:
     return found
 
 
-def write_lock(rt: Runtime, kinds: Registry, steps: list[Step]) -> None:
+def write_lock(rt: Runtime, kinds: KindTable, steps: list[Step]) -> None:
     """Write ac295.lock from this machine's records."""
     facts = current(rt, kinds, steps)
     pipelock.write(rt.config.root / pipelock.LOCK_FILE, facts)
     progress(f"{pipelock.LOCK_FILE}: {len(facts)} step(s) locked")
 
 
-def verify_lock(rt: Runtime, kinds: Registry, steps: list[Step],
+def verify_lock(rt: Runtime, kinds: KindTable, steps: list[Step],
                 exercises: list[Exercise]) -> None:
     """Compare this machine's results with ac295.lock, one line per difference.
 
@@ -116,13 +117,13 @@ def verify_lock(rt: Runtime, kinds: Registry, steps: list[Step],
     progress(f"{len(steps)} step(s) match {path.name}")
 
 
-def locked_steps(kinds: Registry, exercises: list[Exercise]) -> list[Step]:
+def locked_steps(kinds: KindTable, exercises: list[Exercise]) -> list[Step]:
     """The steps the lock covers: those whose kind keeps facts in it."""
     return [s for e in exercises for s in e.steps.values()
             if (kinds.of(s).lock_fields or s.kind == "sh") and not kinds.of(s).ephemeral(s)]
 
 
-def project_tasks(rt: Runtime, kinds: Registry, exercises: list[Exercise]
+def project_tasks(rt: Runtime, kinds: KindTable, exercises: list[Exercise]
                   ) -> Iterator[dict[str, Any]]:
     """The top-level tasks: lock, verify, registry_start, registry_stop."""
     steps = locked_steps(kinds, exercises)

@@ -18,12 +18,12 @@ from tasks.engine.client import Engine
 from tasks.errors import SpecError, Where
 from tasks.graph import compile as graph
 from tasks.kinds import records
-from tasks.kinds import REGISTRY
-from tasks.kinds.base import Registry
+from tasks.kinds import KINDS
+from tasks.kinds.base import KindTable
 from tasks.kinds.runtime import Runtime
-from tasks.spec import config
-from tasks.spec.config import Config
-from tasks.spec.model import Exercise
+from tasks.dsl import config
+from tasks.dsl.config import Config
+from tasks.dsl.model import Exercise
 
 DATA = Path(__file__).parent / "data"
 CONFIG = "variables:\n  registry: 127.0.0.1:5000\n"
@@ -47,7 +47,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
 
 
 def load(root: Path, environ: dict[str, str] | None = None,
-         kinds: Registry = REGISTRY) -> dict[str, Exercise]:
+         kinds: KindTable = KINDS) -> dict[str, Exercise]:
     """The project's exercises by name, loaded as dodo.py loads them (cycles checked)."""
     return {e.name: e for e in project.load_exercises(load_config(root, environ), kinds)}
 
@@ -82,7 +82,7 @@ def task_name(task: dict[str, Any]) -> str:
 
 
 def compile_project(root: Path, environ: dict[str, str] | None = None,
-                    kinds: Registry = REGISTRY,
+                    kinds: KindTable = KINDS,
                     ) -> tuple[dict[str, dict[str, Any]], list[Exercise], Runtime]:
     """Every task dict of a project by name, compiled with an engine that must stay unused."""
     cfg = load_config(root, environ)

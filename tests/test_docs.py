@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import load, write_project
-from tasks.spec import config
+from tasks.dsl import config
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..engine.client import Engine
 from ..errors import Ac295Error
-from ..spec import config
+from ..dsl import config
 from . import nodes
 
 

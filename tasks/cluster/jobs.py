@@ -18,15 +18,15 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..engine import containers, images, registry
 from ..engine.client import Engine
 from ..errors import translated
 from .nodes import Cluster, ClusterError
+from ..progress import Progress
 
 TERMINAL = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
-Progress = Callable[[str], None]
 _PLACED: dict[str, int] = {}  # node id -> jobs this process placed there
 _PUBLISHED: dict[tuple[str, str], str] = {}  # (registry, image id) -> reference by digest
 

@@ -26,25 +26,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..engine import images
 from ..engine.client import Engine
 from ..errors import Ac295Error, translated
+from ..progress import Progress
 
 PREFIX = "ac295-swarm-"
 LABEL = {"org.ac295.cluster": "swarm"}
 NETWORK = f"{PREFIX}net"
 NODE_IMAGE = f"{PREFIX}node:1"
-REGISTRY = f"{PREFIX}registry"
+REGISTRY_CONTAINER = f"{PREFIX}registry"
 REGISTRY_VOLUME = f"{PREFIX}registry"
 ENGINE_PORT = 2375
 SWARM_PORT = 2377
 #: Candidate subnets: not 10/8 (Swarm takes overlay subnets from it) nor 172.17/16 (docker0).
 SUBNETS = ("172.29.53.0/24", "172.30.53.0/24", "172.31.53.0/24", "192.168.253.0/24")
 NODE_FOLDER = Path(__file__).parent / "node"
-Progress = Callable[[str], None]
-
 
 class ClusterError(Ac295Error):
     """The cluster could not be made, found or used."""
@@ -125,10 +124,10 @@ def _create(client: Any, name: str, address: str, **kwargs: Any) -> None:
 
 
 def _registry(client: Any, subnet: ipaddress.IPv4Network) -> None:
-    if _running(client, REGISTRY):
+    if _running(client, REGISTRY_CONTAINER):
         return
-    _create(client, REGISTRY, str(subnet.network_address + 2), image=NODE_IMAGE,
-            hostname=REGISTRY, entrypoint=["/usr/bin/docker-registry"],
+    _create(client, REGISTRY_CONTAINER, str(subnet.network_address + 2), image=NODE_IMAGE,
+            hostname=REGISTRY_CONTAINER, entrypoint=["/usr/bin/docker-registry"],
             command=["serve", "/etc/ac295/registry.yml"], ports=[5000],
             host={"port_bindings": {5000: ("127.0.0.1", None)},  # loopback only, a free port
                   "binds": {REGISTRY_VOLUME: {"bind": "/var/lib/docker-registry",
@@ -141,7 +140,7 @@ def _node(client: Any, subnet: ipaddress.IPv4Network, i: int) -> None:
         return
     _create(client, node_name(i), str(subnet.network_address + 10 + i), image=NODE_IMAGE,
             hostname=node_name(i),
-            environment={"AC295_INSECURE": f"{REGISTRY}:5000 {subnet}"},
+            environment={"AC295_INSECURE": f"{REGISTRY_CONTAINER}:5000 {subnet}"},
             host={"cap_add": ["ALL"], "cap_drop": ["SYS_RESOURCE"],
                   "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
                   "cgroupns": "host", "tmpfs": {"/run": "", "/tmp": ""},
@@ -279,7 +278,7 @@ def current(engine: Engine) -> Cluster | None:
     client = _client(engine)
     try:
         network = client.networks.get(NETWORK)
-        registry = client.containers.get(REGISTRY)
+        registry = client.containers.get(REGISTRY_CONTAINER)
     except docker.errors.NotFound:
         return None
     subnet = ipaddress.IPv4Network(network.attrs["IPAM"]["Config"][0]["Subnet"])
@@ -289,7 +288,7 @@ def current(engine: Engine) -> Cluster | None:
     ports = (registry.attrs["NetworkSettings"].get("Ports") or {}).get("5000/tcp") or []
     return Cluster(nodes=nodes, manager=f"tcp://{nodes[node_name(1)]}:{ENGINE_PORT}",
                    registry_push=f"127.0.0.1:{ports[0]['HostPort']}" if ports else "",
-                   registry_pull=f"{REGISTRY}:5000")
+                   registry_pull=f"{REGISTRY_CONTAINER}:5000")
 
 
 @translated

@@ -15,15 +15,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..engine.client import Engine
 from ..engine.services import Service, wait_ready
 from ..errors import ServiceError, translated
 from . import jobs
 from .nodes import Cluster
-
-Progress = Callable[[str], None]
+from ..progress import Progress
 
 
 @translated

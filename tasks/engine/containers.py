@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import CommandFailed, EngineError, translated
 from .client import CONTAINER_LIMITS, Engine
 from .refs import repository_tag as parse_repository_tag
-
-Progress = Callable[[str], None]
+from ..progress import Progress
 
 
 @dataclass(frozen=True)

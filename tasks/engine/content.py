@@ -195,7 +195,7 @@ def _saved_trees(engine: Engine, image_id: str) -> dict[str, str]:
             raw = outer.extractfile(member)
             if raw is None:
                 continue
-            hashing = _Hashing(raw)
+            hashing = _HashingReader(raw)
             with tarfile.open(fileobj=io.BufferedReader(hashing, _CHUNK), mode="r|") as layer:
                 tree = tree_digest(tar_entries(layer))
             hashing.drain()
@@ -266,7 +266,7 @@ class _Chunks(io.RawIOBase):
         return size
 
 
-class _Hashing(io.RawIOBase):
+class _HashingReader(io.RawIOBase):
     """A reader that hashes what passes through it (a layer tar's sha256 is its diff id)."""
 
     def __init__(self, raw: IO[bytes]) -> None:

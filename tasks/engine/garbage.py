@@ -10,12 +10,11 @@ records, notes or lock are kept, and so are the ``keep`` newest others.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 from ..errors import translated
 from .client import LABEL_PROJECT, LABEL_TASK, Engine, ImageInfo
-
-Progress = Callable[[str], None]
+from ..progress import Progress
 
 
 @dataclass(frozen=True)

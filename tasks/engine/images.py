@@ -11,19 +11,14 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ..atomic import write_text
 from ..errors import BuildError, translated
 from .client import Engine
 from .refs import repository_tag as parse_repository_tag
+from ..progress import Progress, plain
 
-
-def plain(text: str) -> str:
-    """``text`` without terminal escape codes (a message must read the same anywhere)."""
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
-
-Progress = Callable[[str], None]
 
 
 def ignore_patterns(context: Path) -> list[str]:

@@ -15,14 +15,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+
 
 
 from ..errors import RegistryError
 
 from .registry import Reference
-
-Progress = Callable[[str], None]
+from ..progress import Progress
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
-from typing import Callable
+
 
 from ..errors import RegistryError, translated
-from ..spec.config import LOOPBACK_HOSTS
+from ..dsl.config import LOOPBACK_HOSTS
 from .client import Engine
 from .refs import registry_and_name
 from .refs import repository_tag as parse_repository_tag
+from ..progress import Progress
 
-Progress = Callable[[str], None]
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",

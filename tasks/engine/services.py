@@ -16,8 +16,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import EngineError, ServiceError, translated
 from .client import CONTAINER_LIMITS, LABEL_PROJECT, LABEL_TASK, Engine
+from ..progress import Progress
 
-Progress = Callable[[str], None]
 LABEL_EPHEMERAL = "org.ac295.ephemeral"
 
 

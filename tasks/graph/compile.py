@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..kinds.actions import Always
-from ..kinds.base import Registry, TaskContext, merge
+from ..kinds.base import KindTable, TaskContext, merge
 from ..kinds.runtime import Runtime
-from ..spec.model import Exercise, Step
+from ..dsl.model import Exercise, Step
 from .edges import Producers, split
 from .explain import StepConfig
 
@@ -54,7 +54,7 @@ def step_config(step: Step, root: Path, registry: str = "") -> dict[str, Any]:
     return clean(data)
 
 
-def step_task(rt: Runtime, kinds: Registry, exercise: Exercise, step: Step,
+def step_task(rt: Runtime, kinds: KindTable, exercise: Exercise, step: Step,
               producers: Producers, image_records: dict[str, Path] | None = None
               ) -> dict[str, Any]:
     """One doit task dict for one step: the graph's fields, then the kind's."""
@@ -91,7 +91,7 @@ def made_images(rt: Runtime, producers: Producers) -> dict[str, Path]:
     return {ref: rt.record_path(maker.task) for ref, maker in producers.images.items()}
 
 
-def exercise_tasks(rt: Runtime, kinds: Registry, exercises: list[Exercise],
+def exercise_tasks(rt: Runtime, kinds: KindTable, exercises: list[Exercise],
                    producers: Producers | None = None) -> Iterator[dict[str, Any]]:
     """A group task per exercise (its doc for ``doit list``) and a task per step.
 

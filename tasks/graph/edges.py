@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, did_you_mean
-from ..spec.model import Exercise, Step, normalize_ref
+from ..dsl.model import Exercise, Step, normalize_ref
 from ..kinds import records
 
 
@@ -26,7 +26,7 @@ class Producers:
     def __init__(self, exercises: list[Exercise], kinds: Any, state: Path | None = None) -> None:
         """Args:
             exercises: the whole project.
-            kinds: the kinds table (``tasks.kinds.REGISTRY``).
+            kinds: the kinds table (``tasks.kinds.KINDS``).
             state: the state folder, to see recipe deps that name another step's record.
         """
         self.kinds = kinds

@@ -1,12 +1,12 @@
 """Step kinds: one module per kind, registered here with one line each.
 
 Adding a kind means one new module (a ``Step`` subclass and a ``Kind`` subclass; see
-``tasks.kinds.base``) and one ``REGISTRY.register(...)`` line below; the parser, the graph,
+``tasks.kinds.base``) and one ``KINDS.register(...)`` line below; the parser, the graph,
 the lock and the docs ask the registry, never a step's class.
 """
 from __future__ import annotations
 
-from .base import Kind, Registry
+from .base import Kind, KindTable
 from .build import Build
 from .commit import Commit
 from .grade import Grade, GradeStudent
@@ -24,23 +24,23 @@ from .venv import Venv
 from .vm import Vm
 from .wheelhouse import Wheelhouse
 
-REGISTRY = Registry()
-REGISTRY.register(Venv())
-REGISTRY.register(Wheelhouse())
-REGISTRY.register(Build())
-REGISTRY.register(Import())
-REGISTRY.register(Pull())
-REGISTRY.register(Commit())
-REGISTRY.register(Run())
-REGISTRY.register(Service())
-REGISTRY.register(Push())
-REGISTRY.register(Network())
-REGISTRY.register(Sh())
-REGISTRY.register(Save())
-REGISTRY.register(Kernel())
-REGISTRY.register(Vm())
-REGISTRY.register(Measure())
-REGISTRY.register(Grade())
-REGISTRY.register(GradeStudent())
+KINDS = KindTable()
+KINDS.register(Venv())
+KINDS.register(Wheelhouse())
+KINDS.register(Build())
+KINDS.register(Import())
+KINDS.register(Pull())
+KINDS.register(Commit())
+KINDS.register(Run())
+KINDS.register(Service())
+KINDS.register(Push())
+KINDS.register(Network())
+KINDS.register(Sh())
+KINDS.register(Save())
+KINDS.register(Kernel())
+KINDS.register(Vm())
+KINDS.register(Measure())
+KINDS.register(Grade())
+KINDS.register(GradeStudent())
 
-__all__ = ["REGISTRY", "Kind", "Registry"]
+__all__ = ["REGISTRY", "Kind", "KindTable"]

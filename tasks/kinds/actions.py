@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,32 +19,6 @@ from doit.exceptions import TaskError, TaskFailed
 
 from ..errors import Ac295Error, ArchiveMoved
 from . import records
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-
-
-def plain(text: str) -> str:
-    """``text`` without terminal escape codes (colours, cursor moves)."""
-    return _ANSI.sub("", text)
-
-
-def progress(line: str) -> None:
-    """Report progress through doit: a Python action's stdout is what doit shows or captures.
-
-    A line that starts with a carriage return is a meter (a layer's bytes pushed so far): on a
-    terminal it replaces itself in place; elsewhere (a CI log, a pipe) it is left out, and the
-    other lines lose their escape codes, so that the log stays quiet and readable.
-    """
-    tty = sys.stdout.isatty()
-    if line.startswith("\r"):
-        if tty:
-            sys.stdout.write("\r" + line[1:].rstrip("\n")[:100] + "\x1b[K")
-            sys.stdout.flush()
-        return
-    text = line.rstrip("\n")
-    sys.stdout.write(("\r\x1b[K" + text if tty else plain(text)) + "\n")
-    sys.stdout.flush()
 
 
 _SIGNATURES: dict[Any, inspect.Signature] = {}

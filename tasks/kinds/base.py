@@ -1,7 +1,7 @@
 """The step-kind interface: what a kind declares, and what the graph asks of it.
 
 A kind is one module of this package holding a frozen ``Step`` subclass and a ``Kind``
-subclass, registered with one line in ``tasks.kinds.REGISTRY``. The parser asks the kind to
+subclass, registered with one line in ``tasks.kinds.KINDS``. The parser asks the kind to
 parse a mapping; the graph asks it what the step uses and makes (its edges) and for the doit
 fields only it knows (actions, up-to-date checks, end-of-run clean-up). No other module looks at a
 step's class. Models: nox's session registry, doit's one ``cmd_*.py`` per command, and
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, TypeVar
 
 from ..errors import LockError
-from ..spec.fields import Fields
-from ..spec.model import Exercise, LocalRef, Role, Step, normalize_ref
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, LocalRef, Role, Step, normalize_ref
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -163,7 +163,7 @@ class Kind(Generic[S]):
 
     def parse_inputs(self, step: S) -> tuple[Path, ...]:
         """The files besides exercise.yml that ``parse`` read or checked (a Dockerfile): the
-        cache of parsed specs (``tasks.spec.cache``) parses again when one changes."""
+        cache of parsed specs (``tasks.dsl.cache``) parses again when one changes."""
         return ()
 
     # --- the graph ----------------------------------------------------------------------
@@ -229,7 +229,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class Registry:
+class KindTable:
     """The table of kinds, by name; each kind module adds one line in ``tasks.kinds``."""
 
     kinds: dict[str, Kind[Any]] = field(default_factory=dict)

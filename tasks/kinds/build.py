@@ -21,10 +21,11 @@ from typing import Any, ClassVar, Mapping
 from ..digests import file_sha256
 from ..engine import images, registry
 from ..errors import BuildError, SpecError
-from ..spec import dockerfiles
-from ..spec.fields import Fields
-from ..spec.model import Exercise, Role, Step, normalize_ref
-from .actions import Check, Verdict, action, progress, recorded, stale
+from ..dsl import dockerfiles
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, Role, Step, normalize_ref
+from .actions import Check, Verdict, action, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, Reads, TaskContext
 from .reuse import identity, made_image_uptodate, make_image
 from .runtime import Runtime

@@ -13,9 +13,10 @@ from ..digests import json_digest
 from ..engine import containers
 from ..errors import SpecError
 from . import records
-from ..spec.fields import Fields
-from ..spec.model import Exercise, LocalRef, Role, Step
-from .actions import Check, Verdict, action, progress, recorded, stale
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, LocalRef, Role, Step
+from .actions import Check, Verdict, action, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, TaskContext
 from .reuse import image_facts, made_image_uptodate, make_image
 from .runtime import Runtime

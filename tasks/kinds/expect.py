@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckFailed
-from ..spec.fields import Fields
+from ..dsl.fields import Fields
 from .base import Key
 
 KEY = Key("expect", "object", "checks on the command's outcome", keys=(

@@ -23,12 +23,13 @@ from typing import Any, ClassVar
 from ..cluster import jobs
 from ..engine import containers, registry
 from ..errors import Ac295Error, SpecError, Where
-from ..spec import yamlsrc
-from ..spec.fields import Fields
-from ..spec.model import Exercise, Step
+from ..dsl import yamlsrc
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, Step
 from . import expect as expect_mod
 from . import records
-from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .actions import Check, Verdict, action, fresh, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, Reads, TaskContext
 from .expect import Expect
 from .runtime import Runtime
@@ -69,7 +70,7 @@ def read_roster(path: Path, variables: dict[str, str]) -> list[tuple[str, int]]:
     Raises:
         SpecError: with the roster's file and line.
     """
-    from ..spec.config import expand
+    from ..dsl.config import expand
 
     if path.suffix == ".csv":
         try:

@@ -22,9 +22,10 @@ from ..engine import content, images
 from ..engine.content import LABEL_MANIFEST, LABEL_ROOTFS
 from ..errors import RecipeError, SpecError
 from . import records
-from ..spec.fields import Fields
-from ..spec.model import Exercise, Role, Step
-from .actions import Check, Verdict, action, progress, recorded, stale
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, Role, Step
+from .actions import Check, Verdict, action, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, Reads, TaskContext
 from .reuse import made_image_uptodate, make_image
 from .runtime import Runtime

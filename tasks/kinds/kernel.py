@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..digests import file_sha256
-from ..spec.fields import Fields
-from ..spec.model import Exercise, Role, Step
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, Role, Step
 from ..vm import kernel as kernels
 from . import records
-from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .actions import Check, Verdict, action, fresh, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, TaskContext
 from .runtime import Runtime
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import SpecError
-from ..spec.fields import Fields
+from ..dsl.fields import Fields
 from .actions import Check, Verdict, fresh, stale
 from .base import Key, Kind, Makes, Reads, TaskContext
 from .runtime import Runtime

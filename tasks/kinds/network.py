@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 from ..cluster import services as cluster_services
 from ..engine import services
-from ..spec.fields import Fields
-from ..spec.model import Role, Step
-from .actions import action, progress
+from ..dsl.fields import Fields
+from ..dsl.model import Role, Step
+from .actions import action
+from ..progress import progress
 from .base import Key, Kind, TaskContext
 from .runtime import Runtime
 

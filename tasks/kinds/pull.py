@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 from ..engine import registry
 from ..errors import RegistryError
 from . import records
-from ..spec.fields import Fields
-from ..spec.model import Exercise, Role, Step
-from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, Role, Step
+from .actions import Check, Verdict, action, fresh, recorded, stale
+from ..progress import progress
 from .base import REGISTRY_START, Key, Kind, Makes, Reads, TaskContext
 from .reuse import content_of, moved, repo_digest
 from .runtime import Runtime

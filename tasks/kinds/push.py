@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 from ..engine import images, registry
 from . import records
-from ..spec.fields import Fields
-from ..spec.model import Exercise, LocalRef, Step
-from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, LocalRef, Step
+from .actions import Check, Verdict, action, fresh, recorded, stale
+from ..progress import progress
 from .base import REGISTRY_START, Key, Kind, Makes, TaskContext
 from .reuse import image_facts, moved, repo_digest
 from .runtime import Runtime

@@ -23,7 +23,8 @@ from typing import Any, Callable
 from ..engine import content, images, registry
 from ..errors import Ac295Error, RecordMissing
 from . import records
-from .actions import Recording, Verdict, fresh, progress, stale
+from .actions import Recording, Verdict, fresh, stale
+from ..progress import progress
 from .runtime import Runtime
 
 

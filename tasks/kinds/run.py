@@ -18,10 +18,11 @@ from typing import Any, ClassVar, Mapping
 from ..cluster import jobs
 from ..engine import containers, rootless
 from ..errors import RecordMissing, SpecError, did_you_mean
-from ..spec.fields import Fields
-from ..spec.model import LocalRef, Step
+from ..dsl.fields import Fields
+from ..dsl.model import LocalRef, Step
 from . import expect as expect_mod
-from .actions import action, progress, recorded
+from .actions import action, recorded
+from ..progress import progress
 from .base import Key, Kind, TaskContext
 from .expect import Expect
 from .reuse import image_facts

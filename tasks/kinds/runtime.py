@@ -11,7 +11,7 @@ from ..engine.content import LayerCache
 from ..engine.localregistry import LocalRegistry
 from ..errors import RegistryError
 from . import records
-from ..spec.config import Config
+from ..dsl.config import Config
 
 
 @dataclass

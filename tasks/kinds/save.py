@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 from ..engine import images
 from ..engine.rootless import archive_image_id
 from ..errors import Ac295Error
-from ..spec.fields import Fields
-from ..spec.model import Exercise, LocalRef, Role, Step
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, LocalRef, Role, Step
 from . import records
-from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .actions import Check, Verdict, action, fresh, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, TaskContext
 from .reuse import image_facts
 from .runtime import Runtime

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import REGISTRY
-from .base import COMMON_KEYS, Key, Registry
+from . import KINDS
+from .base import COMMON_KEYS, Key, KindTable
 
 SCALAR = {"type": ["string", "integer"]}
 _NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -55,7 +55,7 @@ def kind_schema(kind: Any) -> dict[str, Any]:
             "additionalProperties": False, "properties": properties}
 
 
-def schema(kinds: Registry = REGISTRY) -> dict[str, Any]:
+def schema(kinds: KindTable = KINDS) -> dict[str, Any]:
     """The whole JSON Schema (draft 2020-12) of an exercise.yml."""
     defs = {kind.name: kind_schema(kind) for kind in kinds.written()}
     return {
@@ -74,7 +74,7 @@ def schema(kinds: Registry = REGISTRY) -> dict[str, Any]:
     }
 
 
-def text(kinds: Registry = REGISTRY) -> str:
+def text(kinds: KindTable = KINDS) -> str:
     """The schema as the committed file holds it."""
     return json.dumps(schema(kinds), indent=1, sort_keys=True) + "\n"
 

@@ -14,9 +14,10 @@ from typing import Any, ClassVar, Mapping
 from ..cluster import services as cluster_services
 from ..engine import services
 from ..errors import SpecError
-from ..spec.fields import Fields
-from ..spec.model import LocalRef, Step
-from .actions import action, progress
+from ..dsl.fields import Fields
+from ..dsl.model import LocalRef, Step
+from .actions import action
+from ..progress import progress
 from .base import Key, Kind, TaskContext
 from .reuse import image_facts
 from .run import SHARED_KEYS, container_refs

@@ -15,8 +15,8 @@ from doit.action import CmdAction
 
 from ..digests import file_sha256
 from ..errors import LockError, RecipeError, SpecError
-from ..spec.fields import Fields
-from ..spec.model import Exercise, Step
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, Step
 from .actions import action
 from .base import Key, Kind, Makes, Reads, TaskContext
 

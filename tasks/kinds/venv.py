@@ -15,11 +15,12 @@ from ..atomic import write_text
 from ..digests import text_sha256
 from ..errors import RecordMissing, SpecError, VenvError
 from . import records
-from ..spec import envspec
-from ..spec.fields import Fields
-from ..spec.model import Exercise, LocalRef, Role, Step
+from ..dsl import envspec
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, LocalRef, Role, Step
 from ..venvs import envs
-from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .actions import Check, Verdict, action, fresh, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, TaskContext
 from .runtime import Runtime
 

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import VmError
-from ..spec.fields import Fields
-from ..spec.model import LocalRef, Step
+from ..dsl.fields import Fields
+from ..dsl.model import LocalRef, Step
 from ..vm import boot as vm_boot
 from ..vm import initramfs
 from . import expect as expect_mod
 from . import records
-from .actions import action, progress, recorded
+from .actions import action, recorded
+from ..progress import progress
 from .base import Key, Kind, TaskContext
 from .expect import Expect
 from .kernel import KernelStep

@@ -11,10 +11,11 @@ from typing import Any, ClassVar
 
 from ..digests import text_sha256
 from . import records
-from ..spec.fields import Fields
-from ..spec.model import Exercise, LocalRef, Step
+from ..dsl.fields import Fields
+from ..dsl.model import Exercise, LocalRef, Step
 from ..venvs import wheelhouse
-from .actions import Check, Verdict, action, fresh, progress, recorded, stale
+from .actions import Check, Verdict, action, fresh, recorded, stale
+from ..progress import progress
 from .base import Key, Kind, Makes, TaskContext
 from .runtime import Runtime
 from .venv import VenvStep

@@ -15,12 +15,11 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Callable
+
 
 from ..errors import VenvError
-from ..spec.envspec import EnvSpec
-
-Progress = Callable[[str], None]
+from ..dsl.envspec import EnvSpec
+from ..progress import Progress
 
 
 @functools.lru_cache(maxsize=None)

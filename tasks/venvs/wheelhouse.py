@@ -8,11 +8,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Callable
+
 
 from .envs import pip
+from ..progress import Progress
 
-Progress = Callable[[str], None]
 LOCK_NAME = "requirements.lock"
 
 

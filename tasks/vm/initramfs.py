@@ -222,7 +222,9 @@ echo b >/proc/sysrq-trigger
 """
 
 
-class _Hashing:
+class _HashingWriter:
+    """A file writer that hashes what it writes (the initramfs is hashed as it is made)."""
+
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
         self.sha = hashlib.sha256()
@@ -268,7 +270,7 @@ def from_image(engine: Engine, image_id: str, dest: Path, strip: Sequence[str] =
                 client.api.remove_container(container, force=True)
             spool.seek(0)
             with open(part, "wb") as raw:
-                out = _Hashing(raw)
+                out = _HashingWriter(raw)
                 writer = NewcWriter(out)
                 with tarfile.open(fileobj=spool, mode="r:") as tar:
                     tar_to_cpio(tar, writer, [".dockerenv", "dev/*", "init", ".vmx", ".vmx/*",

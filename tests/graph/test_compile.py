@@ -17,7 +17,7 @@ from tasks.errors import Where
 from tasks.graph import compile as graph
 from tasks.kinds import sh
 from tasks.kinds.base import REGISTRY_START
-from tasks.spec.model import Step
+from tasks.dsl.model import Step
 
 VALID = (DATA / "valid").resolve()
 STATE = VALID / ".state"
@@ -238,9 +238,9 @@ def _all_kinds_steps(tmp_path) -> list[Step]:
 
 
 def test_the_sample_holds_every_kind(tmp_path):
-    from tasks.kinds import REGISTRY
+    from tasks.kinds import KINDS
 
-    assert {s.kind for s in _all_kinds_steps(tmp_path)} == {k.name for k in REGISTRY}
+    assert {s.kind for s in _all_kinds_steps(tmp_path)} == {k.name for k in KINDS}
 
 
 FIELDS = [("venv", "path"), ("venv", "spec"), ("venv", "from_lock"), ("venv", "lock"),

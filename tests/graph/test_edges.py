@@ -9,13 +9,13 @@ import helpers
 from helpers import write_project
 from tasks.errors import SpecError
 from tasks.graph import edges
-from tasks.kinds import REGISTRY
-from tasks.spec.model import Exercise, normalize_ref
+from tasks.kinds import KINDS
+from tasks.dsl.model import Exercise, normalize_ref
 
 
 def load(root: Path) -> tuple[dict[str, Exercise], edges.Producers]:
     exercises = helpers.load(root)
-    return exercises, edges.Producers(list(exercises.values()), REGISTRY)
+    return exercises, edges.Producers(list(exercises.values()), KINDS)
 
 
 # --- references docker treats as equal ------------------------------------------------------
@@ -214,10 +214,10 @@ def test_recipe_deps_on_a_record_are_an_edge(tmp_path):
                 targets: ["{state}/compare.txt"]
             """})
     exercises = list(helpers.load(root).values())
-    producers = edges.Producers(exercises, REGISTRY, (root / ".ac295").resolve())
+    producers = edges.Producers(exercises, KINDS, (root / ".ac295").resolve())
     ex = exercises[0]
     assert edges.needs(ex.steps["compare"], ex, producers) == [ex.steps["check"]]
-    assert edges.needs(ex.steps["compare"], ex, edges.Producers(exercises, REGISTRY)) == []
+    assert edges.needs(ex.steps["compare"], ex, edges.Producers(exercises, KINDS)) == []
 
 
 def test_cycle_through_a_recipe_dep_is_a_spec_error(tmp_path):

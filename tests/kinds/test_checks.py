@@ -303,14 +303,14 @@ def test_a_tag_without_a_registry_is_said_to_be_one(tmp_path, monkeypatch):
 
 
 def test_progress_drops_escape_codes_off_a_terminal(capsys):
-    from tasks.kinds.actions import progress
+    from tasks.progress import progress
 
     progress("\x1b[31mERROR: boom\x1b[0m\n")
     assert capsys.readouterr().out == "ERROR: boom\n"
 
 
 def test_meters_are_left_out_off_a_terminal(capsys):
-    from tasks.kinds.actions import progress
+    from tasks.progress import progress
 
     progress("\rl1: Pushing 1.0/2.0 MB")
     progress("l1: Pushed")

@@ -11,14 +11,14 @@ import helpers
 from helpers import spec_error as _spec_error
 from tasks.engine.services import Probe
 from tasks.errors import SpecError
-from tasks.kinds import REGISTRY
+from tasks.kinds import KINDS
 from tasks.kinds.commit import CommitStep
 from tasks.kinds.expect import Expect
 from tasks.kinds.network import NetworkStep
 from tasks.kinds.pull import PullStep
 from tasks.kinds.run import RunStep
 from tasks.kinds.service import ServiceStep
-from tasks.spec.model import Step
+from tasks.dsl.model import Step
 
 # Steps that the cases below refer to: an image, a network and a recipe (which makes no image).
 BASE = """\
@@ -43,7 +43,7 @@ def load(root: Path) -> dict[str, Step]:
 
 
 def ephemeral(step: Step) -> bool:
-    return bool(REGISTRY.of(step).ephemeral(step))
+    return bool(KINDS.of(step).ephemeral(step))
 
 
 def spec_error(root: Path) -> SpecError:

@@ -14,7 +14,7 @@ from tasks.kinds import network, run, service
 from tasks.kinds.actions import Always
 from tasks.kinds.runtime import Runtime
 from tasks.kinds.service import ServiceStep
-from tasks.spec.model import Exercise
+from tasks.dsl.model import Exercise
 
 
 def service_step(container: str | None = None) -> ServiceStep:

@@ -22,7 +22,7 @@ from tasks.kinds.measure import MeasureStep
 from tasks.kinds.run import RunStep
 from tasks.kinds.save import SaveStep
 from tasks.kinds.vm import VmStep
-from tasks.spec.config import Config
+from tasks.dsl.config import Config
 from tasks.kinds.runtime import Runtime
 
 BASE = """\
@@ -144,7 +144,7 @@ def test_a_measurement_reruns_when_asked(tmp_path, value, fresh):
 
 
 def test_a_measurement_is_not_in_the_lock(tmp_path):
-    from tasks.kinds import REGISTRY
+    from tasks.kinds import KINDS
     from tasks.toplevel import locked_steps
 
     root = project(tmp_path, """\
@@ -152,5 +152,5 @@ def test_a_measurement_is_not_in_the_lock(tmp_path):
         recipe: {sh: "sh m.sh > o2.txt", deps: [m.sh], targets: [o2.txt]}
     """)
     exercise = helpers.load(root)["ex"]
-    assert [s.name for s in locked_steps(REGISTRY, [exercise])] == ["img", "recipe"]
+    assert [s.name for s in locked_steps(KINDS, [exercise])] == ["img", "recipe"]
     assert os.path.basename(str(exercise.steps["bench"].targets[0])) == "out.txt"

@@ -14,7 +14,7 @@ from tasks.kinds.push import PushStep
 from tasks.kinds.run import RunStep
 from tasks.kinds.sh import ShStep
 from tasks.errors import SpecError
-from tasks.spec.model import Exercise
+from tasks.dsl.model import Exercise
 
 
 def spec_file(fixture: str, exercise: str = "ex") -> Path:

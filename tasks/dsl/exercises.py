@@ -4,7 +4,7 @@ Everything a user can get wrong in one file is caught here, before any task runs
 (with a "did you mean"), wrong types, unknown variables, missing files and references to no
 step, or to a step that provides no such thing. Each error names the file, the line and the
 key (see ``tasks.errors.SpecError``). Which keys a step may have, and how its values are read,
-is each step kind's business: the kinds come in as a table (``tasks.kinds.REGISTRY``), so this
+is each step kind's business: the kinds come in as a table (``tasks.kinds.KINDS``), so this
 module knows no kind by name. References across exercises and cycles are the graph's
 (``tasks.graph.edges.check``).
 """
@@ -15,23 +15,18 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
 from ..errors import SpecError, Where, did_you_mean
+from ..names import RESERVED
 from . import yamlsrc
 from .config import Config
 from .fields import Fields
 from .model import Exercise, Role, Step
 
 SPEC_FILE = "exercise.yml"
-#: doit's own commands: a top-level task of that name could never be run.
-DOIT_COMMANDS = frozenset({"run", "list", "clean", "info", "help", "forget", "ignore", "auto",
-                           "strace", "dumpdb", "reset-dep", "tabcompletion",
-                           "why", "status", "graph"})  # the last three: this project's own
-#: Top-level tasks and commands the project defines itself.
-PROJECT_TASKS = frozenset({"registry_start", "registry_stop", "lock", "verify", "prune"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class KindTable(Protocol):
-    """The table of kinds (``tasks.kinds.base.Registry`` fills it)."""
+class KindLookup(Protocol):
+    """The table of kinds (``tasks.kinds.base.KindTable`` fills it)."""
 
     @property
     def keywords(self) -> tuple[str, ...]: ...
@@ -50,7 +45,7 @@ def exercise_files(root: Path) -> list[Path]:
     return sorted((root / "exercises").glob(f"*/{SPEC_FILE}"), key=lambda p: p.parent.name)
 
 
-def load_project(config: Config, kinds: KindTable) -> list[Exercise]:
+def load_project(config: Config, kinds: KindLookup) -> list[Exercise]:
     """Load every ``exercises/*/exercise.yml``.
 
     Raises:
@@ -59,13 +54,13 @@ def load_project(config: Config, kinds: KindTable) -> list[Exercise]:
     return [load_exercise(path, config, kinds) for path in exercise_files(config.root)]
 
 
-def load_exercise(path: Path, config: Config, kinds: KindTable) -> Exercise:
+def load_exercise(path: Path, config: Config, kinds: KindLookup) -> Exercise:
     """Parse one exercise.yml. References inside the exercise are checked here too."""
     name = path.parent.name
     data = yamlsrc.load(path)
     if not isinstance(data, yamlsrc.LDict):
         raise SpecError(Where(path, 1), "an exercise must be a mapping with 'doc' and 'steps'.")
-    if not _NAME.match(name) or name in DOIT_COMMANDS or name in PROJECT_TASKS:
+    if not _NAME.match(name) or name in RESERVED:
         raise SpecError(Where(path, 1), f"the folder name '{name}' cannot be a doit task name.",
                         "Rename the folder: letters, digits, '_', '.', '-', and not a doit "
                         "command (run, list, clean, info, ...).")
@@ -100,7 +95,7 @@ def load_exercise(path: Path, config: Config, kinds: KindTable) -> Exercise:
     return exercise
 
 
-def select(node: Mapping[str, Any], f: Fields, kinds: KindTable) -> Any:
+def select(node: Mapping[str, Any], f: Fields, kinds: KindLookup) -> Any:
     """The kind that takes a step's mapping: the one keyword it holds that is no other key.
 
     ``network:`` is a kind's keyword and also a key of ``run:``; a mapping with both is a run.
@@ -126,7 +121,7 @@ def select(node: Mapping[str, Any], f: Fields, kinds: KindTable) -> Any:
 
 
 def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
-                variables: Mapping[str, str], kinds: KindTable) -> Step:
+                variables: Mapping[str, str], kinds: KindLookup) -> Step:
     f = Fields(node, path, f"steps.{name}", variables)
     kind = select(node, f, kinds)
     for key in node:
@@ -141,7 +136,7 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
     return kind.parse(f, common, path.parent)
 
 
-def providers(exercise: Exercise, role: Role, kinds: KindTable) -> Iterable[str]:
+def providers(exercise: Exercise, role: Role, kinds: KindLookup) -> Iterable[str]:
     """The names of the exercise's steps that provide ``role`` (an image, a network, a lock)."""
     return [n for n, s in exercise.steps.items() if role in kinds.of(s).provides]
 
@@ -150,7 +145,7 @@ _WHAT = {"image": "image", "network": "network", "lock": "lock", "kernel": "kern
          "archive": "image archive"}
 
 
-def _check_local_refs(exercise: Exercise, kinds: KindTable) -> None:
+def _check_local_refs(exercise: Exercise, kinds: KindLookup) -> None:
     for step in exercise.steps.values():
         for ref in kinds.of(step).local_refs(step):
             target = exercise.steps.get(ref.step)

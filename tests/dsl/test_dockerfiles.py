@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.spec.dockerfiles import base_images, copies_whole_context
+from tasks.dsl.dockerfiles import base_images, copies_whole_context
 
 
 def bases(tmp_path: Path, text: str, build_args: dict[str, str] | None = None) -> tuple[str, ...]:

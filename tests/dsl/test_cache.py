@@ -14,8 +14,8 @@ import pytest
 
 from helpers import load, load_config, write_project
 from tasks import project
-from tasks.spec import cache as cache_mod
-from tasks.spec import exercises as spec
+from tasks.dsl import cache as cache_mod
+from tasks.dsl import exercises as spec
 
 SPEC = """\
     doc: one build
@@ -37,7 +37,7 @@ def parses(monkeypatch) -> list[str]:
         seen.append(path.parent.name)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(spec, "load_exercise", spy)
+    monkeypatch.setattr(project, "load_exercise", spy)
     return seen
 
 
@@ -138,7 +138,7 @@ def test_another_parser_version_parses_everything(tmp_path, settled):
     files = spec.exercise_files(root)
     path = tmp_path / "specs.pickle"
     old = cache_mod.SpecCache(path, ("v1",), dict(cfg.variables))
-    exercise = spec.load_exercise(files[0], cfg, project.REGISTRY)
+    exercise = spec.load_exercise(files[0], cfg, project.KINDS)
     old.put(files[0], exercise, [])
     old.save()
     assert cache_mod.SpecCache(path, ("v1",), dict(cfg.variables)).get(files[0], lambda e: []) \
@@ -184,6 +184,6 @@ def test_a_removed_exercise_leaves_the_cache(tmp_path, settled):
     assert list(loaded(root)["good"]) == ["one"]
     cache = cache_mod.SpecCache(root / ".ac295/cache/specs.pickle",
                                 cache_mod.parser_version(type(k).__module__
-                                                         for k in project.REGISTRY),
+                                                         for k in project.KINDS),
                                 dict(load_config(root).variables))
     assert [Path(p).parent.name for p in cache.entries] == ["one"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.spec import config
+from tasks.dsl import config
 from tasks.errors import SpecError, Where
 
 

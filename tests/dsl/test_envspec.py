@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.spec import envspec
+from tasks.dsl import envspec
 from tasks.errors import SpecError
 
 

@@ -1,7 +1,7 @@
 """What every parsed step has, and the exercise that holds them.
 
 Each step kind (``tasks.kinds``) subclasses ``Step`` with its own frozen fields; the parser
-(``tasks.spec.exercises``) is the only code that makes them. Values are final: variables are
+(``tasks.dsl.exercises``) is the only code that makes them. Values are final: variables are
 expanded and paths are absolute.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from clones import Project, copy_project, free_port
-from tasks.kinds import REGISTRY
+from tasks.kinds import KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..spec.model import LocalRef, Step
+from ..dsl.model import LocalRef, Step
 from .actions import Check, action, fresh, recorded, stale
 from .base import Key, Kind, Makes, TaskContext
 from .reuse import image_facts
@@ -102,9 +102,9 @@ def test_the_builtin_kinds_are_one_module_each():
     import tasks.kinds as package
 
     modules = {p.stem for p in Path(package.__file__).parent.glob("*.py")}
-    for kind in REGISTRY:
+    for kind in KINDS:
         assert kind.__class__.__module__.rsplit(".", 1)[1] in modules
-    assert {k.name for k in REGISTRY} == {"venv", "wheelhouse", "build", "import", "pull",
+    assert {k.name for k in KINDS} == {"venv", "wheelhouse", "build", "import", "pull",
                                           "commit", "run", "service", "push", "network", "sh",
                                           "save", "kernel", "vm", "measure", "grade",
                                           "grade-student"}

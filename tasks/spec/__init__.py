@@ -1,2 +1,0 @@
-"""The spec layer: YAML with line numbers, the project config, exercise specs, environment
-specs and Dockerfile reading. Pure data: frozen dataclasses, errors with file:line:key."""
