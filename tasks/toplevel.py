@@ -14,7 +14,8 @@ from .graph import edges, pipelock
 from .kinds import records
 from .kinds.actions import Always, Check, action
 from .progress import progress
-from .kinds.base import REGISTRY_START, REGISTRY_STOP, KindTable
+from .kinds.base import KindTable
+from .names import LOCK, PRUNE, REGISTRY_START, REGISTRY_STOP, VERIFY
 from .kinds.runtime import Runtime
 from .dsl.model import Exercise, Step
 
@@ -120,7 +121,7 @@ def verify_lock(rt: Runtime, kinds: KindTable, steps: list[Step],
 def locked_steps(kinds: KindTable, exercises: list[Exercise]) -> list[Step]:
     """The steps the lock covers: those whose kind keeps facts in it."""
     return [s for e in exercises for s in e.steps.values()
-            if (kinds.of(s).lock_fields or s.kind == "sh") and not kinds.of(s).ephemeral(s)]
+            if kinds.of(s).locks(s)]
 
 
 def project_tasks(rt: Runtime, kinds: KindTable, exercises: list[Exercise]
@@ -129,15 +130,15 @@ def project_tasks(rt: Runtime, kinds: KindTable, exercises: list[Exercise]
     steps = locked_steps(kinds, exercises)
     lock_file = str(rt.config.root / pipelock.LOCK_FILE)
     deps = [str(p) for s in steps for p in kinds.of(s).outputs(s, rt.record_path(s.task))]
-    yield {"basename": "lock", "doc": f"write {pipelock.LOCK_FILE}: every exercise's results "
+    yield {"basename": LOCK, "doc": f"write {pipelock.LOCK_FILE}: every exercise's results "
            "by content (env locks, image digests, package manifest, check outputs), to commit",
            "actions": [action(write_lock, rt, kinds, steps)], "file_dep": deps,
            "targets": [lock_file], "verbosity": 2}
-    yield {"basename": "verify", "doc": f"check this machine's results against "
+    yield {"basename": VERIFY, "doc": f"check this machine's results against "
            f"{pipelock.LOCK_FILE}, one line per difference",
            "actions": [action(verify_lock, rt, kinds, steps, exercises)], "file_dep": deps,
            "uptodate": [Always("a comparison with the committed lock")], "verbosity": 2}
-    yield {"basename": "prune", "doc": "remove what this copy made and no longer needs: old "
+    yield {"basename": PRUNE, "doc": "remove what this copy made and no longer needs: old "
            "images (the 2 newest unused per step are kept; --keep N), stopped containers, "
            "stale networks (--dry-run lists them)", "params": PRUNE_PARAMS,
            "actions": [action(prune, rt, kinds, exercises)],

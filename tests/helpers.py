@@ -5,6 +5,7 @@ from here (``from helpers import write_project``), so each helper is written onc
 """
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,7 @@ from tasks import project
 from tasks.engine.client import Engine
 from tasks.errors import SpecError, Where
 from tasks.graph import compile as graph
-from tasks.kinds import records
-from tasks.kinds import KINDS
+from tasks.kinds import KINDS, records
 from tasks.kinds.base import KindTable
 from tasks.kinds.runtime import Runtime
 from tasks.dsl import config
@@ -26,6 +26,60 @@ from tasks.dsl.config import Config
 from tasks.dsl.model import Exercise
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
+#: The page whose sections describe each step kind, with an example each.
+KINDS_PAGE = ROOT / "docs" / "writing-exercises.md"
+YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_KIND_HEADING = re.compile(r"^### `([\w-]+)`", re.MULTILINE)
+#: The files the docs' examples name, as an exercise folder would hold them.
+EXAMPLE_FILES = {
+    "Dockerfile": "FROM scratch\n",
+    "db/Dockerfile": "FROM scratch\n",
+    "server/Dockerfile": "FROM scratch\n",
+    "image/Dockerfile": "FROM scratch\n",
+    "environment.yml": "name: env\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+                       "    - six==1.16.0\n",
+    "requirements.txt": "six==1.16.0\n",
+    "make-data.sh": "#!/bin/sh\n",
+    "make-rootfs.sh": "#!/bin/sh\n",
+    "time-it.sh": "#!/bin/sh\n",
+    "probe.py": "",
+    "roster.yml": "- ana\n- bo\n",
+}
+EXAMPLE_CONFIG = ("variables:\n  registry: 127.0.0.1:5000\n  hub_user: me\n  student: s\n"
+                  "  base_image: python:3.11-slim\n  local_prefix: ''\n")
+
+
+def kind_sections(text: str) -> dict[str, str]:
+    """The sections of a docs page that describe a step kind (a ``### `kind`...`` heading),
+    by kind name: each runs to the next heading of level 2 or 3."""
+    found = {}
+    for match in _KIND_HEADING.finditer(text):
+        rest = text[match.end():]
+        end = re.search(r"^#{2,3} ", rest, re.MULTILINE)
+        found[match.group(1)] = rest[:end.start()] if end else rest
+    return found
+
+
+def kind_examples(text: str | None = None) -> dict[str, list[str]]:
+    """The YAML examples of each kind's section (by kind name), from the docs page."""
+    text = KINDS_PAGE.read_text() if text is None else text
+    return {kind: [m.group(1) for m in YAML_BLOCK.finditer(section)]
+            for kind, section in kind_sections(text).items()}
+
+
+def example_steps(tmp_path: Path) -> list[Any]:
+    """Every step of every kind section's examples, each example loaded as an exercise of its
+    own: the sample of all kinds that the graph tests use (a new kind comes with its section,
+    so it is in the sample without any test being edited)."""
+    files: dict[str, str] = {}
+    for kind, blocks in kind_examples().items():
+        for n, block in enumerate(blocks):
+            folder = f"exercises/k-{kind}-{n}"
+            files.update({f"{folder}/{rel}": body for rel, body in EXAMPLE_FILES.items()})
+            files[f"{folder}/exercise.yml"] = block
+    root = write_project(tmp_path / "examples", files, EXAMPLE_CONFIG)
+    return [s for e in load(root).values() for s in e.steps.values()]
 CONFIG = "variables:\n  registry: 127.0.0.1:5000\n"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 WHERE = Where(Path("/p/exercises/ex/exercise.yml"), 2, "steps")

@@ -6,28 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load, write_project
+from helpers import (EXAMPLE_CONFIG, EXAMPLE_FILES, KINDS_PAGE, YAML_BLOCK, kind_examples,
+                     load, write_project)
 from tasks.dsl import config
+from tasks.kinds import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
-# The files the examples name, as an exercise folder would hold them.
-FILES = {
-    "Dockerfile": "FROM scratch\n",
-    "db/Dockerfile": "FROM scratch\n",
-    "server/Dockerfile": "FROM scratch\n",
-    "image/Dockerfile": "FROM scratch\n",
-    "environment.yml": "name: env\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
-                       "    - six==1.16.0\n",
-    "requirements.txt": "six==1.16.0\n",
-    "make-data.sh": "#!/bin/sh\n",
-    "make-rootfs.sh": "#!/bin/sh\n",
-    "time-it.sh": "#!/bin/sh\n",
-    "probe.py": "",
-}
-CONFIG = ("variables:\n  registry: 127.0.0.1:5000\n  hub_user: me\n  student: s\n"
-          "  base_image: python:3.11-slim\n  local_prefix: ''\n")
+FILES = EXAMPLE_FILES
+CONFIG = EXAMPLE_CONFIG
+BLOCK = YAML_BLOCK
 
 
 def examples() -> list[tuple[str, str]]:
@@ -56,6 +44,38 @@ def test_every_yaml_example_loads(tmp_path, text):
     else:  # an ac295.yml
         root = write_project(tmp_path, {}, text)
         assert config.load(root, environ={}).variables["registry"]
+
+
+def missing_kind_sections(text: str, kinds=KINDS) -> list[str]:
+    """The written kinds with no section (or no YAML example holding a step of the kind)."""
+    examples = kind_examples(text)
+    return [kind.name for kind in kinds.written() if not examples.get(kind.name)]
+
+
+def test_every_step_kind_has_a_section_with_an_example():
+    missing = missing_kind_sections(KINDS_PAGE.read_text())
+    assert not missing, (f"{KINDS_PAGE.name} has no section for the step kind(s) {missing}: add "
+                         "a '### `<kind>`: <what it does>' heading with a ```yaml example")
+
+
+def test_the_section_check_fails_when_a_section_is_removed():
+    text = KINDS_PAGE.read_text()
+    start = text.index("### `save`")
+    end = text.index("### ", start + 4)
+    assert missing_kind_sections(text[:start] + text[end:]) == ["save"]
+
+
+@pytest.mark.parametrize("kind", [k.name for k in KINDS.written()])
+def test_each_kind_section_shows_a_step_of_its_kind(tmp_path, kind):
+    blocks = kind_examples().get(kind, [])
+    assert blocks, f"no section for {kind}"
+    kinds_shown = set()
+    for n, block in enumerate(blocks):
+        files = {f"exercises/ex{n}/{rel}": body for rel, body in FILES.items()}
+        root = write_project(tmp_path / str(n), {**files, f"exercises/ex{n}/exercise.yml": block},
+                             CONFIG)
+        kinds_shown |= {s.kind for s in load(root)[f"ex{n}"].steps.values()}
+    assert kind in kinds_shown
 
 
 def test_readme_is_short_and_starts_quickly():

@@ -39,6 +39,10 @@ class KindLookup(Protocol):
 
     def written(self) -> list[Any]: ...
 
+    def role_words(self, role: Role) -> str: ...
+
+    def makers(self, role: Role) -> list[str]: ...
+
 
 def exercise_files(root: Path) -> list[Path]:
     """Every ``exercises/*/exercise.yml`` of a project, sorted by exercise name."""
@@ -141,10 +145,6 @@ def providers(exercise: Exercise, role: Role, kinds: KindLookup) -> Iterable[str
     return [n for n, s in exercise.steps.items() if role in kinds.of(s).provides]
 
 
-_WHAT = {"image": "image", "network": "network", "lock": "lock", "kernel": "kernel",
-         "archive": "image archive"}
-
-
 def _check_local_refs(exercise: Exercise, kinds: KindLookup) -> None:
     for step in exercise.steps.values():
         for ref in kinds.of(step).local_refs(step):
@@ -152,12 +152,11 @@ def _check_local_refs(exercise: Exercise, kinds: KindLookup) -> None:
             fitting = providers(exercise, ref.role, kinds)
             if target is None:
                 hint = did_you_mean(ref.step, fitting) if fitting else \
-                    f"This exercise has no step that makes a {_WHAT[ref.role]}."
+                    f"This exercise has no step that makes a {kinds.role_words(ref.role)}."
                 raise SpecError(step.at(ref.key), f"no step '{ref.step}' in this exercise.",
                                 hint)
             if ref.role not in kinds.of(target).provides:
-                makers = sorted(k.name for k in kinds.written() if ref.role in k.provides)
                 raise SpecError(step.at(ref.key), f"step '{ref.step}' is a '{target.kind}' step, "
-                                f"which makes no {_WHAT[ref.role]}.",
-                                f"Refer to a {' or '.join(makers)} step"
+                                f"which makes no {kinds.role_words(ref.role)}.",
+                                f"Refer to a {' or '.join(kinds.makers(ref.role))} step"
                                 + (f" ({', '.join(fitting)})." if fitting else "."))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal, Mapping
+from typing import ClassVar, Mapping
 
 from ..errors import Where
 
-#: What a step can be asked to provide to another step of its exercise.
-Role = Literal["image", "network", "lock", "kernel", "archive"]
+#: What a step can be asked to provide to another step of its exercise ("image", "network",
+#: ...): a word that kinds declare in ``Kind.provides``, and name in ``Kind.role_words``.
+Role = str
 
 
 @dataclass(frozen=True)

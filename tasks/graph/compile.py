@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from ..kinds.actions import Always
 from ..kinds.base import KindTable, TaskContext, merge
 from ..kinds.runtime import Runtime
+from ..names import REGISTRY_START
 from ..dsl.model import Exercise, Step
 from .edges import Producers, split
 from .explain import StepConfig
@@ -70,8 +71,10 @@ def step_task(rt: Runtime, kinds: KindTable, exercise: Exercise, step: Step,
         "task_dep": task_dep,
         "targets": [str(path) for path in kind.outputs(step, record)],
         "verbosity": 2,
-        "meta": {"ac295_kind": step.kind},  # for the picture of the graph
+        "meta": {"ac295_kind": step.kind, "ac295_shape": kind.shape},  # for the picture
     }
+    if rt.config.local_registry_port is not None and kind.uses_registry(step, exercise):
+        task["setup"] = [REGISTRY_START]  # the registry this project runs, started first
     why = kind.ephemeral(step)
     if why:
         task["uptodate"] = [Always(why)]
@@ -79,9 +82,7 @@ def step_task(rt: Runtime, kinds: KindTable, exercise: Exercise, step: Step,
         task["uptodate"] = [StepConfig(functools.partial(step_config, step, rt.config.root,
                                                          rt.config.registry))]
         task["clean"] = True
-    context = TaskContext(rt=rt, exercise=exercise,
-                          uses_local_registry=rt.config.local_registry_port is not None,
-                          image_records=image_records if image_records is not None else
+    context = TaskContext(rt=rt, exercise=exercise, image_records=image_records if image_records is not None else
                           made_images(rt, producers))
     return merge(task, kind.task(step, context))
 

@@ -1,6 +1,7 @@
 """The task graph as Graphviz DOT: laid out by `dot`, never by hand.
 
-Steps are nodes, grouped per exercise, one shape per step kind; an edge from a step to one
+Steps are nodes, grouped per exercise, in the shape their kind declares (``Kind.shape``,
+carried in the task's ``meta``); an edge from a step to one
 that reads its result (a file_dep) is solid, an ordering edge (``after:``, a service a check
 needs) dashed, the local registry a push or pull starts dotted. Colour says the status:
 green up to date, orange will run, yellow runs only if an upstream result changes, grey runs
@@ -12,11 +13,6 @@ from typing import Any
 
 from .explain import Status
 
-SHAPES = {"build": "box3d", "import": "folder", "pull": "invhouse", "push": "house",
-          "commit": "component", "run": "ellipse", "service": "doubleoctagon",
-          "network": "hexagon", "sh": "note", "venv": "cylinder", "wheelhouse": "tab",
-          "vm": "Msquare", "kernel": "cds", "save": "folder", "measure": "parallelogram",
-          "grade": "tab", "grade-student": "oval"}
 COLOURS = {"fresh": "#c7e9c0", "run": "#fdae6b", "may": "#fee391", "always": "#d9d9d9"}
 FAILED = "#fb6a4a"
 
@@ -60,11 +56,12 @@ def dot(tasks: dict[str, Any], statuses: dict[str, Status]) -> str:
             indent = "    "
         for name in members:
             status = statuses[name]
-            kind = (tasks[name].meta or {}).get("ac295_kind", "")
+            meta = tasks[name].meta or {}
+            kind = meta.get("ac295_kind", "")
             label = name.split(":", 1)[1] if ":" in name else name
             colour = FAILED if status.failed else COLOURS[status.state]
             lines.append(f"{indent}{_quote(name)} [label={_quote(label + chr(10) + kind)}, "
-                         f"shape={SHAPES.get(kind, 'box')}, fillcolor={_quote(colour)}, "
+                         f"shape={meta.get('ac295_shape', 'box')}, fillcolor={_quote(colour)}, "
                          f"tooltip={_quote(name + ': ' + status.line())}];")
         if group:
             lines.append("  }")

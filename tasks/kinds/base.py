@@ -1,21 +1,25 @@
 """The step-kind interface: what a kind declares, and what the graph asks of it.
 
 A kind is one module of this package holding a frozen ``Step`` subclass and a ``Kind``
-subclass, registered with one line in ``tasks.kinds.KINDS``. The parser asks the kind to
-parse a mapping; the graph asks it what the step uses and makes (its edges) and for the doit
-fields only it knows (actions, up-to-date checks, end-of-run clean-up). No other module looks at a
-step's class. Models: nox's session registry, doit's one ``cmd_*.py`` per command, and
+subclass, registered with one line in ``tasks.kinds.KINDS``. Everything the rest of the
+project needs to know about a kind, the kind declares here: the parser asks it to parse a
+mapping (and the schema how its keys look); the graph asks it what the step uses and makes
+(its edges), whether it needs the local registry, and for the doit fields only it knows
+(actions, up-to-date checks, end-of-run clean-up); the picture asks its shape, the lock what
+it keeps, the parser's messages its role words, ``doit shell`` how to open a shell in its
+environment. No other module looks at a step's class or names a kind. Models: nox's session registry, doit's one ``cmd_*.py`` per command, and
 snakemake's executor plugins (a small declared interface that a new back end fills).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, TypeVar
+from typing import (TYPE_CHECKING, Any, ClassVar, ContextManager, Generic, Literal, Mapping,
+                    TypeVar)
 
-from ..errors import LockError
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Role, Step, normalize_ref
+from ..errors import LockError
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -44,10 +48,6 @@ class Key:
     required: bool = False
     keys: tuple["Key", ...] = ()
 
-
-#: The project task that starts the local registry: a ``setup`` of pushes and pulls.
-REGISTRY_START = "registry_start"
-REGISTRY_STOP = "registry_stop"
 
 #: Keys every step accepts besides its kind's own.
 COMMON_KEYS = (
@@ -95,13 +95,11 @@ class TaskContext:
     Attributes:
         rt: the runtime that actions and checks receive.
         exercise: the step's exercise (to look up the steps it refers to).
-        uses_local_registry: pushes and pulls need the local registry started first.
         image_records: the record of the step that makes each image, by normalized reference.
     """
 
     rt: "Runtime"
     exercise: Exercise
-    uses_local_registry: bool = False
     image_records: Mapping[str, Path] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
@@ -137,6 +135,14 @@ class Kind(Generic[S]):
     #: A kind whose steps only another kind's ``expand`` makes (never written in a spec):
     #: no keyword of the parser, no entry in the schema.
     internal: ClassVar[bool] = False
+    #: What each role in ``provides`` is called in messages ("image archive"), for the roles
+    #: this kind introduces; a role no kind names here is called by its own word.
+    role_words: ClassVar[Mapping[Role, str]] = {}
+    #: Its nodes' shape in ``doit graph``'s picture (a Graphviz shape name).
+    shape: ClassVar[str] = "box"
+    #: What ``ac295.lock`` keeps of its steps, in words, for the docs' table (default: the
+    #: ``lock_fields``; "" and no fields: nothing).
+    lock_doc: ClassVar[str] = ""
 
     # --- the spec -----------------------------------------------------------------------
 
@@ -161,6 +167,10 @@ class Kind(Generic[S]):
         The parser adds them to the exercise under their own names."""
         return [step]
 
+    def schema(self, properties: dict[str, Any], required: list[str]) -> None:
+        """Refine the JSON Schema of its steps in place: rules a key list cannot say (two
+        kinds that share a keyword tell their steps apart by another key's value)."""
+
     def parse_inputs(self, step: S) -> tuple[Path, ...]:
         """The files besides exercise.yml that ``parse`` read or checked (a Dockerfile): the
         cache of parsed specs (``tasks.dsl.cache``) parses again when one changes."""
@@ -183,6 +193,11 @@ class Kind(Generic[S]):
         """What the step reads that another step may make (beyond ``local_refs``)."""
         return Reads()
 
+    def uses_registry(self, step: S, exercise: Exercise) -> bool:
+        """True if the step talks to a registry (it pushes or pulls): with a registry this
+        project runs itself, the graph then starts it first (a ``setup``)."""
+        return bool(self.makes(step, exercise).pushes or self.reads(step).pulls)
+
     def outputs(self, step: S, record: Path) -> list[Path]:
         """The files that stand for the step's result: its record, unless ephemeral."""
         return [] if self.ephemeral(step) else [record]
@@ -197,6 +212,10 @@ class Kind(Generic[S]):
 
     #: The record fields that ``ac295.lock`` keeps for steps of this kind.
     lock_fields: ClassVar[tuple[str, ...]] = ()
+
+    def locks(self, step: S) -> bool:
+        """True if ``ac295.lock`` keeps facts of this step."""
+        return bool(self.lock_fields) and not self.ephemeral(step)
 
     def lock_facts(self, step: S, record: dict[str, Any] | None,
                    notes: dict[str, Any]) -> dict[str, Any] | None:
@@ -213,6 +232,20 @@ class Kind(Generic[S]):
             raise LockError(f"{step.task} has no record; run it first.")
         return {key: record[key] if key in record else notes.get(key)
                 for key in self.lock_fields}
+
+    def describe_lock(self) -> str:
+        """What the lock keeps of its steps, for the docs' table ("" for nothing)."""
+        return self.lock_doc or ", ".join(f"`{key}`" for key in self.lock_fields)
+
+    # --- debugging --------------------------------------------------------------------
+
+    def shell(self, step: S, rt: "Runtime") -> ContextManager[list[str]] | None:
+        """How to open an interactive shell in the step's environment, or None if it has none.
+
+        The context manager sets the environment up (a container, a network, a VM), yields
+        the command that opens the shell with a terminal, and removes what it made on exit.
+        """
+        return None
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -259,4 +292,16 @@ class KindTable:
         return tuple(dict.fromkeys(k.keyword.name for k in self.written()))
 
     def with_keyword(self, keyword: str) -> list[Kind[Any]]:
+        """The written kinds selected by ``keyword`` (two for ``run:``)."""
         return [k for k in self.written() if k.keyword.name == keyword]
+
+    def role_words(self, role: Role) -> str:
+        """What a role is called in messages ("image archive"), as a kind declares it."""
+        for kind in self.kinds.values():
+            if role in kind.role_words:
+                return kind.role_words[role]
+        return role
+
+    def makers(self, role: Role) -> list[str]:
+        """The names of the written kinds that provide ``role``."""
+        return sorted(k.name for k in self.written() if role in k.provides)

@@ -155,6 +155,7 @@ def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None
 
 class Build(Kind[BuildStep]):
     name = "build"
+    shape = "box3d"
     keyword = Key("build", "string", "the build context: a folder of the exercise",
                   required=True)
     keys = (Key("tag", "string", "the image's reference, e.g. {registry}/{hub_user}/app:v1",

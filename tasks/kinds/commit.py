@@ -70,6 +70,7 @@ def run(rt: Runtime, step: CommitStep) -> None:
 
 class Commit(Kind[CommitStep]):
     name = "commit"
+    shape = "component"
     keyword = Key("commit", "string", "the image step whose result the commands run in",
                   required=True)
     keys = (Key("commands", "strings", "shell commands (/bin/sh -c, set -e)", required=True),

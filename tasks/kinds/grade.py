@@ -175,6 +175,7 @@ def table(rt: Runtime, step: GradeStep) -> None:
 
 class Grade(Kind[GradeStep]):
     name = "grade"
+    shape = "tab"
     keyword = Key("grade", "string", "the roster: a YAML list of names, or a CSV with a "
                   "'student' column", required=True)
     keys = (Key("image", "string", "each student's image, with {student}, e.g. "
@@ -231,6 +232,7 @@ class Grade(Kind[GradeStep]):
 
 class GradeStudent(Kind[StudentStep]):
     name = "grade-student"
+    shape = "oval"
     keyword = Key("grade", "string", "(made by a grade step)")
     internal = True
     summary = "grade one student's image (made by a grade step)"
@@ -241,12 +243,6 @@ class GradeStudent(Kind[StudentStep]):
         return Reads(pulls=(step.ref,))
 
     def task(self, step: StudentStep, ctx: TaskContext) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "actions": [action(grade, ctx.rt, step)],
-            "uptodate": [Check("the registry's digest of the image", uptodate, ctx.rt,
-                               step)]}
-        if ctx.uses_local_registry:
-            from .base import REGISTRY_START
-
-            fields["setup"] = [REGISTRY_START]
-        return fields
+        return {"actions": [action(grade, ctx.rt, step)],
+                "uptodate": [Check("the registry's digest of the image", uptodate, ctx.rt,
+                                   step)]}

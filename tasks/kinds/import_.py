@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +20,7 @@ from ..digests import file_sha256, json_digest
 from ..engine import content, images
 from ..engine.content import LABEL_MANIFEST, LABEL_ROOTFS
 from ..errors import RecipeError, SpecError
-from . import records
+from . import recipes, records
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step
 from .actions import Check, Verdict, action, recorded, stale
@@ -141,7 +140,7 @@ def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
     if not (step.tarball.exists() and cache and cache.get("recipe") == digest):
         records.remove(path)
         for command in step.recipe:
-            run_recipe(step, command)
+            recipes.run(command, step.where.file.parent, step.task, step.where.file, "recipe")
         if not step.tarball.is_file():
             raise RecipeError(f"{step.task}: the recipe succeeded but did not make "
                               f"{step.tarball}. Fix 'recipe:' in {step.where.file}.")
@@ -154,29 +153,9 @@ def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
                                  _labels(rt, step, digest, manifest), step.task, progress)
 
 
-def run_recipe(step: ImportStep, command: str) -> None:
-    """Run one recipe command in the exercise folder, showing its output as it comes."""
-    progress(f"$ {command}")
-    with subprocess.Popen(command, shell=True, cwd=step.where.file.parent,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          errors="replace") as proc:
-        tail: list[str] = []
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                progress(line)
-                tail = (tail + [line.rstrip()])[-15:]
-        except BaseException:  # Ctrl-C or SIGTERM: stop the recipe too, let it clean up
-            proc.terminate()
-            proc.wait(timeout=30)
-            raise
-    if proc.returncode != 0:
-        raise RecipeError(f"{step.task}: the recipe failed (exit {proc.returncode}): {command}\n"
-                          + "\n".join(tail))
-
-
 class Import(Kind[ImportStep]):
     name = "import"
+    shape = "folder"
     keyword = Key("import", "string", "the root file system tarball to import", required=True)
     keys = (Key("tag", "string", "the image's reference", required=True),
             Key("changes", "strings", "Dockerfile instructions applied on import (CMD, ENV)"),

@@ -70,6 +70,7 @@ def run(rt: Runtime, step: KernelStep) -> None:
 
 class Kernel(Kind[KernelStep]):
     name = "kernel"
+    shape = "cds"
     keyword = Key("kernel", "string", "the Debian kernel metapackage, e.g. "
                   "linux-image-cloud-amd64", required=True)
     provides: ClassVar[frozenset[Role]] = frozenset({"kernel"})

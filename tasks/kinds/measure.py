@@ -39,6 +39,7 @@ def not_asked(rt: Runtime, step: MeasureStep) -> Verdict:
 
 class Measure(Kind[MeasureStep]):
     name = "measure"
+    shape = "parallelogram"
     keyword = Key("measure", "strings", "shell commands that measure, run in the exercise "
                   "folder", required=True)
     keys = (Key("deps", "strings", "input files: it measures again when one changes"),

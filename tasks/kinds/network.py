@@ -44,6 +44,7 @@ def remove(rt: Runtime, step: NetworkStep) -> None:
 
 class Network(Kind[NetworkStep]):
     name = "network"
+    shape = "hexagon"
     keyword = Key("network", "string", "the network's name in the engine", required=True)
     provides: ClassVar[frozenset[Role]] = frozenset({"network"})
     summary = "a bridge network for this run's services (docker network create)"

@@ -16,7 +16,7 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import REGISTRY_START, Key, Kind, Makes, Reads, TaskContext
+from .base import Key, Kind, Makes, Reads, TaskContext
 from .reuse import content_of, moved, repo_digest
 from .runtime import Runtime
 
@@ -66,6 +66,7 @@ def run(rt: Runtime, step: PullStep) -> None:
 
 class Pull(Kind[PullStep]):
     name = "pull"
+    shape = "invhouse"
     keyword = Key("pull", "string", "the reference to pull, e.g. {registry}/someone/app:latest",
                   required=True)
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
@@ -82,9 +83,5 @@ class Pull(Kind[PullStep]):
         return Reads(pulls=(step.ref,))
 
     def task(self, step: PullStep, ctx: TaskContext) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "actions": [action(run, ctx.rt, step)],
-            "uptodate": [Check("registry digest and image", uptodate, ctx.rt, step)]}
-        if ctx.uses_local_registry:
-            fields["setup"] = [REGISTRY_START]
-        return fields
+        return {"actions": [action(run, ctx.rt, step)],
+                "uptodate": [Check("registry digest and image", uptodate, ctx.rt, step)]}

@@ -17,7 +17,7 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Step
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import REGISTRY_START, Key, Kind, Makes, TaskContext
+from .base import Key, Kind, Makes, TaskContext
 from .reuse import image_facts, moved, repo_digest
 from .runtime import Runtime
 
@@ -94,6 +94,7 @@ def _push_content_tag(rt: Runtime, ref: str, image_id: str, digest: str,
 
 class Push(Kind[PushStep]):
     name = "push"
+    shape = "house"
     keyword = Key("push", "string", "the image step whose result is pushed", required=True)
     keys = (Key("tag", "string", "the reference to push as (default: the image step's)"),)
     summary = "push an image step's result to a registry (docker push)"
@@ -110,9 +111,6 @@ class Push(Kind[PushStep]):
 
     def task(self, step: PushStep, ctx: TaskContext) -> dict[str, Any]:
         ref = push_ref(step, ctx.exercise)
-        fields: dict[str, Any] = {
-            "actions": [action(run, ctx.rt, step, ref)],
-            "uptodate": [Check("registry digest under the tag", uptodate, ctx.rt, step, ref)]}
-        if ctx.uses_local_registry:
-            fields["setup"] = [REGISTRY_START]
-        return fields
+        return {"actions": [action(run, ctx.rt, step, ref)],
+                "uptodate": [Check("registry digest under the tag", uptodate, ctx.rt, step,
+                                   ref)]}

@@ -118,6 +118,7 @@ def container_refs(image: str, network: str | None) -> list[LocalRef]:
 
 class Run(Kind[RunStep]):
     name = "run"
+    shape = "ellipse"
     keyword = Key("run", "string", "the image step whose result runs", required=True)
     keys = SHARED_KEYS + (expect_mod.KEY,
                           Key("timeout", "integer", "seconds it may take (default 300)"),
@@ -131,6 +132,10 @@ class Run(Kind[RunStep]):
 
     def selects(self, node: Mapping[str, Any]) -> bool:
         return node.get("detach") is not True
+
+    def schema(self, properties: dict[str, Any], required: list[str]) -> None:
+        # a one-shot run and a service share `run:`; `detach` tells them apart
+        properties["detach"] = {"const": False, "description": "false or absent: one-shot"}
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> RunStep:
         f.value("detach", bool)

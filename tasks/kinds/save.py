@@ -69,9 +69,11 @@ def run(rt: Runtime, step: SaveStep) -> None:
 
 class Save(Kind[SaveStep]):
     name = "save"
+    shape = "folder"
     keyword = Key("save", "string", "the image step whose result is written to one file",
                   required=True)
     provides: ClassVar[frozenset[Role]] = frozenset({"archive"})
+    role_words = {"archive": "image archive"}
     summary = "write an image to one file (docker save), e.g. for rootless runs"
     lock_fields = ("content_digest",)
 

@@ -43,13 +43,7 @@ def kind_schema(kind: Any) -> dict[str, Any]:
     keys = (kind.keyword, *kind.keys, *COMMON_KEYS)
     properties = {k.name: key_schema(k) for k in keys}
     required = [k.name for k in (kind.keyword, *kind.keys) if k.required]
-    if kind.keyword.name == "run":  # a one-shot run and a service share `run:`; detach decides
-        service = kind.name == "service"
-        properties["detach"] = {"const": True, "description": properties["detach"]["description"]
-                                } if service else {"const": False,
-                                                   "description": "false or absent: one-shot"}
-        if service:
-            required.append("detach")
+    kind.schema(properties, required)  # rules of its own (a shared keyword told apart)
     return {"type": "object", "title": kind.name,
             "description": kind.summary, "required": required,
             "additionalProperties": False, "properties": properties}

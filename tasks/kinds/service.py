@@ -79,6 +79,7 @@ def stop(rt: Runtime, step: ServiceStep) -> None:
 
 class Service(Kind[ServiceStep]):
     name = "service"
+    shape = "doubleoctagon"
     keyword = Key("run", "string", "the image step whose result runs", required=True)
     keys = SHARED_KEYS + (
         Key("name", "string", "the container's name (default <exercise>-<step>)"),
@@ -94,6 +95,12 @@ class Service(Kind[ServiceStep]):
 
     def selects(self, node: Mapping[str, Any]) -> bool:
         return node.get("detach") is True
+
+    def schema(self, properties: dict[str, Any], required: list[str]) -> None:
+        # a one-shot run and a service share `run:`; `detach: true` makes it a service
+        properties["detach"] = {"const": True,
+                                "description": properties["detach"]["description"]}
+        required.append("detach")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ServiceStep:
         ready = None

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from doit.action import CmdAction
-
 from ..digests import file_sha256
 from ..errors import LockError, RecipeError, SpecError
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Step
+from . import recipes
 from .actions import action
 from .base import Key, Kind, Makes, Reads, TaskContext
 
@@ -73,10 +72,15 @@ def check_targets(step: ShStep) -> None:
 
 class Sh(Kind[ShStep]):
     name = "sh"
+    shape = "note"
     keyword = Key("sh", "strings", "shell commands, run in the exercise folder", required=True)
     keys = (Key("deps", "strings", "input files: the recipe reruns when one changes"),
             Key("targets", "strings", "files it makes; none: a phony recipe, run every time"))
     summary = "a Makefile-style recipe: shell commands with deps and targets"
+    lock_doc = "the sha256 of each target"
+
+    def locks(self, step: ShStep) -> bool:
+        return bool(step.targets)
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ShStep:
         commands = f.quoted().texts("sh")
@@ -111,7 +115,8 @@ class Sh(Kind[ShStep]):
     def task(self, step: ShStep, ctx: TaskContext) -> dict[str, Any]:
         box: dict[str, str] = {}  # dep hashes taken before the recipe, checked after
         # Recipes run in their exercise folder, like a Makefile's.
-        shell = [CmdAction(c, cwd=str(ctx.exercise.folder), shell=True) for c in step.commands]
+        shell = [action(recipes.run, c, ctx.exercise.folder, step.task, step.where.file,
+                        step.kind) for c in step.commands]
         return {"file_dep": [str(d) for d in step.deps],
                 "actions": [action(clear_targets, step), action(snapshot, step, box), *shell,
                             action(check_unchanged, step, box), action(check_targets, step)]}

@@ -111,6 +111,7 @@ def source_of(exercise: Exercise, step: VenvStep) -> VenvStep | None:
 
 class Venv(Kind[VenvStep]):
     name = "venv"
+    shape = "cylinder"
     keyword = Key("venv", "string", "the environment's folder", required=True)
     keys = (Key("spec", "string", "requirements.txt or environment.yml it is made from"),
             Key("from_lock", "string", "a venv step whose lock it installs exactly"),

@@ -103,6 +103,7 @@ def run(rt: Runtime, step: VmStep, kernel: KernelStep) -> None:
 
 class Vm(Kind[VmStep]):
     name = "vm"
+    shape = "Msquare"
     keyword = Key("vm", "string", "the image step whose file system the VM boots",
                   required=True)
     keys = (Key("kernel", "string", "the kernel step whose kernel boots", required=True),

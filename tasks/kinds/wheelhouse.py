@@ -57,6 +57,7 @@ def run(rt: Runtime, step: WheelhouseStep, source: VenvStep) -> None:
 
 class Wheelhouse(Kind[WheelhouseStep]):
     name = "wheelhouse"
+    shape = "tab"
     keyword = Key("wheelhouse", "string", "the folder to fill (inside a build context)",
                   required=True)
     keys = (Key("from_lock", "string", "the venv step whose lock is downloaded",
