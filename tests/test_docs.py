@@ -10,6 +10,7 @@ from helpers import (EXAMPLE_CONFIG, EXAMPLE_FILES, KINDS_PAGE, YAML_BLOCK, kind
                      load, write_project)
 from tasks.dsl import config
 from tasks.kinds import KINDS
+from tasks.names import PROJECT_COMMANDS, PROJECT_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -93,3 +94,10 @@ def test_no_reference_outside_the_project(page):
     for link in re.findall(r"\]\(([^)#]+)", text):  # relative links point at real files
         if "://" not in link:
             assert (page.parent / link).exists(), link
+
+
+@pytest.mark.parametrize("name", sorted(PROJECT_COMMANDS | PROJECT_TASKS))
+def test_every_project_command_is_in_the_docs(name):
+    text = "\n".join(page.read_text() for page in PAGES)
+    assert re.search(rf"(script/)?doit {re.escape(name)}\b", text), \
+        f"`script/doit {name}` appears in neither README.md nor docs/"

@@ -7,8 +7,9 @@ mapping (and the schema how its keys look); the graph asks it what the step uses
 (its edges), whether it needs the local registry, and for the doit fields only it knows
 (actions, up-to-date checks, end-of-run clean-up); the picture asks its shape, the lock what
 it keeps, the parser's messages its role words, ``doit shell`` how to open a shell in its
-environment. No other module looks at a step's class or names a kind. Models: nox's session registry, doit's one ``cmd_*.py`` per command, and
-snakemake's executor plugins (a small declared interface that a new back end fills).
+environment. No other module looks at a step's class or names a kind. Models: nox's session
+registry, doit's one ``cmd_*.py`` per command, and snakemake's executor plugins (a small
+declared interface that a new back end fills).
 """
 from __future__ import annotations
 

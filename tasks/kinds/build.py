@@ -166,6 +166,8 @@ class Build(Kind[BuildStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "build an image from a Dockerfile (docker build)"
     lock_fields = ("inputs_digest", "content_digest")
+    lock_doc = ("`inputs_digest` (context, Dockerfile, args, images read) and `content_digest` "
+                "of the image")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> BuildStep:
         context = f.path("build", f.required("build"), folder)

@@ -79,6 +79,7 @@ class Commit(Kind[CommitStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "run commands in a container from an image, and commit it (docker commit)"
     lock_fields = ("inputs_digest", "content_digest")
+    lock_doc = "`inputs_digest` (image and commands) and `content_digest` of the image"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> CommitStep:
         commands = f.texts("commands")

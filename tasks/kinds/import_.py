@@ -165,6 +165,8 @@ class Import(Kind[ImportStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "import a root file system tarball as an image (docker import)"
     lock_fields = ("inputs_digest", "content_digest", "manifest")
+    lock_doc = ("`inputs_digest` (the recipe, or the tarball), `content_digest`, `manifest` "
+                "(Debian packages, name=version)")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ImportStep:
         if "deps" in f.node and "recipe" not in f.node:

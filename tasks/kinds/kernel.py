@@ -76,6 +76,7 @@ class Kernel(Kind[KernelStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"kernel"})
     summary = "fetch a Debian kernel for VMs (apt-get download; not installed)"
     lock_fields = ("manifest", "sha256")
+    lock_doc = "`manifest` (the package, name=version) and `sha256` of the kernel"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> KernelStep:
         package = f.required("kernel")

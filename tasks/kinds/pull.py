@@ -72,6 +72,7 @@ class Pull(Kind[PullStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "pull an image from a registry (docker pull)"
     lock_fields = ("content_digest",)
+    lock_doc = "`content_digest` of the pulled image"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> PullStep:
         return PullStep(**common, ref=f.image_ref("pull", digest_ok=True))

@@ -99,6 +99,7 @@ class Push(Kind[PushStep]):
     keys = (Key("tag", "string", "the reference to push as (default: the image step's)"),)
     summary = "push an image step's result to a registry (docker push)"
     lock_fields = ("content_digest",)
+    lock_doc = "`content_digest` of the pushed image"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> PushStep:
         return PushStep(**common, image=f.required("push"), tag=f.optional_image_ref("tag"))

@@ -126,6 +126,7 @@ class Run(Kind[RunStep]):
                               "an unprivileged user, no daemon; 'run:' then names a save step"))
     summary = "run a one-shot container and check its exit code and output"
     lock_fields = ("exit_code", "stdout", "stderr")
+    lock_doc = "`exit_code`, `stdout`, `stderr`"
     misplaced = {key: (f"'{key}' is only for services.",
                        "Add 'detach: true' to run this container as a service.")
                  for key in SERVICE_ONLY}

@@ -76,6 +76,7 @@ class Save(Kind[SaveStep]):
     role_words = {"archive": "image archive"}
     summary = "write an image to one file (docker save), e.g. for rootless runs"
     lock_fields = ("content_digest",)
+    lock_doc = "`content_digest` of the saved image"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> SaveStep:
         state = Path(f.variables["state"])

@@ -4,8 +4,8 @@ Editors that speak the YAML language server complete and check keys with it (eac
 names it on its first line: ``# yaml-language-server: $schema=../../docs/exercise.schema.json``).
 It says what a schema can: the keys, their shapes, the required ones, one kind per step. The
 parser says the rest (references to other steps, files that must exist, regexes that must
-compile). ``python -m tasks.kinds.schema > docs/exercise.schema.json`` writes it; a test keeps
-the committed file equal to what this module makes.
+compile). ``python -m tasks.kinds.reference`` writes it (with the docs' other generated
+parts); a test keeps the committed file equal to what this module makes.
 """
 from __future__ import annotations
 
@@ -72,8 +72,3 @@ def text(kinds: KindTable = KINDS) -> str:
     """The schema as the committed file holds it."""
     return json.dumps(schema(kinds), indent=1, sort_keys=True) + "\n"
 
-
-if __name__ == "__main__":  # pragma: no cover - `python -m tasks.kinds.schema`
-    import sys
-
-    sys.stdout.write(text())

@@ -120,6 +120,7 @@ class Venv(Kind[VenvStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"lock"})
     summary = "a virtual environment from a spec or a lock (virtualenv)"
     lock_fields = ("lock", "freeze")
+    lock_doc = "`lock` (the exported lock's sha256) and `freeze` (`pip freeze` of the environment)"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> VenvStep:
         if ("spec" in f.node) == ("from_lock" in f.node):

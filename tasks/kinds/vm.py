@@ -115,6 +115,7 @@ class Vm(Kind[VmStep]):
                 "image must fit in half of it)"))
     summary = "boot a VM (qemu) from an image, run a command in it and check its output"
     lock_fields = ("exit_code", "stdout", "stderr")
+    lock_doc = "`exit_code`, `stdout`, `stderr` of the command in the VM"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> VmStep:
         words = f.command("command") or ()

@@ -64,6 +64,7 @@ class Wheelhouse(Kind[WheelhouseStep]):
                 required=True),)
     summary = "download a venv step's locked wheels for offline installs (pip download)"
     lock_fields = ("lock",)
+    lock_doc = "`lock`: the sha256 of the lock whose wheels it holds"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> WheelhouseStep:
         return WheelhouseStep(**common,

@@ -3,14 +3,19 @@
 The kind ``id_file`` writes an image step's image id to a file. The test adds its module to a
 copy of the project, registers it with one line, and runs it with `script/doit` on the real
 engine next to a tiny imported image: the graph links it to the image step, a second run does
-nothing, and editing the kind's key reruns it.
+nothing, and editing the kind's key reruns it; `doit graph` draws it in its own shape, the
+lock keeps its facts, and the schema made again by the documented command validates it.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from clones import Project, copy_project, free_port
 from tasks.kinds import KINDS
@@ -55,6 +60,8 @@ def run(rt, step):
 
 class IdFile(Kind[IdFileStep]):
     name = "id_file"
+    shape = "septagon"
+    lock_fields = ("written",)
     keyword = Key("id_file", "string", "the image step whose id is written", required=True)
     keys = (Key("to", "string", "the file to write", required=True),)
 
@@ -98,6 +105,20 @@ with tarfile.open(sys.argv[1], "w") as tar:
 """
 
 
+LOCK_FACTS = """\
+import json, sys
+from pathlib import Path
+from tasks import project, toplevel
+from tasks.kinds import KINDS
+from tasks.kinds.runtime import Runtime
+from tasks.dsl import config
+cfg = config.load(Path.cwd())
+facts = toplevel.current(Runtime(cfg), KINDS, toplevel.locked_steps(KINDS, [
+    e for e in project.load_exercises(cfg) if e.name == "idx"]))
+sys.stdout.write(json.dumps(facts))
+"""
+
+
 def test_the_builtin_kinds_are_one_module_each():
     import tasks.kinds as package
 
@@ -115,7 +136,7 @@ def test_a_new_kind_is_one_module_and_one_line(tmp_path, engine):
     (root / "tasks/kinds/id_file.py").write_text(KIND_MODULE)
     init = root / "tasks/kinds/__init__.py"
     init.write_text(init.read_text() + "\nfrom .id_file import IdFile  # noqa: E402\n"
-                    "REGISTRY.register(IdFile())\n")
+                    "KINDS.register(IdFile())\n")
     folder = root / "exercises/idx"
     folder.mkdir()
     (folder / "exercise.yml").write_text(EXERCISE)
@@ -135,6 +156,31 @@ def test_a_new_kind_is_one_module_and_one_line(tmp_path, engine):
         assert str(root / ".ac295/records/idx/image.json") in info.stdout
         (root / ".ac295/image-id.txt").write_text("something else")
         assert project.doit("idx").executed == ["idx:id"]  # its check saw it
+
+        # the picture: its node, in the shape the kind declares, fed by the image step
+        project.doit("graph", "-o", str(tmp_path / "pic"), "idx")
+        dot = (tmp_path / "pic.dot").read_text()
+        assert '"idx:id" [label="id id_file", shape=septagon' in dot
+        assert '"idx:image" -> "idx:id" [style=solid]' in dot
+        assert (tmp_path / "pic.png").stat().st_size > 0
+
+        # the lock: what the kind declares it keeps, read from its record
+        facts = subprocess.run(
+            [str(root / ".venv/bin/python"), "-c", LOCK_FACTS], cwd=root, env=project.env,
+            capture_output=True, text=True, check=True).stdout
+        facts = json.loads(facts)
+        assert sorted(facts) == ["idx:id", "idx:image", "idx:rootfs"]
+        assert facts["idx:id"] == {"written": "image-id.txt"}
+
+        # the schema, made again by the documented command, accepts the new key and no typo
+        subprocess.run([str(root / ".venv/bin/python"), "-m", "tasks.kinds.reference"],
+                       cwd=root, check=True, capture_output=True)
+        validator = jsonschema.Draft202012Validator(
+            json.loads((root / "docs/exercise.schema.json").read_text()))
+        spec = yaml.safe_load(EXERCISE)
+        assert not list(validator.iter_errors(spec))
+        spec["steps"]["id"]["too"] = spec["steps"]["id"].pop("to")
+        assert list(validator.iter_errors(spec))
     finally:
         for image in engine.images.list(name=f"{prefix}tiny"):
             engine.images.remove(image.id, force=True)

@@ -11,7 +11,7 @@ import yaml
 
 from helpers import load, write_project
 from tasks.errors import SpecError
-from tasks.kinds import schema
+from tasks.kinds import reference, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "exercise.schema.json"
@@ -21,7 +21,7 @@ VALIDATOR = jsonschema.Draft202012Validator(schema.schema())
 
 def test_the_committed_schema_is_the_one_the_kinds_make():
     assert COMMITTED.read_text() == schema.text(), \
-        "run: .venv/bin/python -m tasks.kinds.schema > docs/exercise.schema.json"
+        f"docs/exercise.schema.json is stale: run {reference.COMMAND}"
     jsonschema.Draft202012Validator.check_schema(json.loads(COMMITTED.read_text()))
 
 
