@@ -7,16 +7,15 @@ that says what went wrong and what to do next. Three places turn them into what 
   traceback;
 - errors raised by a task's action become doit's ``TaskFailed`` (``tasks.kinds.actions.Action``);
 - exceptions of the libraries underneath (the Docker SDK, requests) are translated into these
-  classes once, where the project calls them (``translated`` below, used by ``tasks.engine``),
-  as docker-py itself does at its HTTP boundary.
+  classes once, where the project calls them: ``tasks.engine.boundary`` (``translated``), the
+  only code that imports the Docker SDK, as docker-py itself does at its HTTP boundary.
 """
 from __future__ import annotations
 
 import difflib
-import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Iterable
 
 
 class Ac295Error(Exception):
@@ -95,6 +94,10 @@ class RootlessError(Ac295Error):
     """A rootless (podman) container could not be set up or run."""
 
 
+class ClusterError(Ac295Error):
+    """The cluster could not be made, found or used."""
+
+
 class LockError(Ac295Error):
     """``ac295.lock`` is missing or unreadable, or this machine's results differ from it."""
 
@@ -108,43 +111,3 @@ class ArchiveMoved(LockError):
 
 class RecordMissing(Ac295Error):
     """A step needs the result of another step that has no record (it has not run)."""
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def translate(err: BaseException) -> Ac295Error | None:
-    """The project's error for a library exception, or None if it is not a library's.
-
-    Covers the Docker SDK (every ``DockerException``) and requests (the engine's socket or a
-    registry went away mid-call). Imported lazily: the SDK costs 100 ms to import.
-    """
-    import docker.errors
-    import requests
-
-    if isinstance(err, docker.errors.DockerException):
-        explanation = getattr(err, "explanation", None)
-        return EngineError(f"the Docker Engine refused: {explanation or err}")
-    if isinstance(err, requests.RequestException):
-        return EngineError(f"lost the connection to the Docker Engine or a registry "
-                           f"({type(err).__name__}); is dockerd still running? Rerun "
-                           "script/bootstrap.")
-    return None
-
-
-def translated(function: F) -> F:
-    """Decorate a function that calls the Docker SDK: its exceptions leave as ``EngineError``."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except Ac295Error:
-            raise
-        except Exception as err:  # noqa: BLE001 - translate() decides; others re-raise
-            ours = translate(err)
-            if ours is None:
-                raise
-            raise ours from None
-
-    return wrapper  # type: ignore[return-value]

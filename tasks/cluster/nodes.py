@@ -26,15 +26,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..engine import images
+from ..engine import images, machines
 from ..engine.client import Engine
-from ..errors import Ac295Error, translated
+from ..engine.machines import Machine
+from ..engine.swarm import Remote
+from ..errors import ClusterError
 from ..progress import Progress
 
 PREFIX = "ac295-swarm-"
-LABEL = {"org.ac295.cluster": "swarm"}
+LABEL_KEY = "org.ac295.cluster"
+LABEL = {LABEL_KEY: "swarm"}
 NETWORK = f"{PREFIX}net"
 NODE_IMAGE = f"{PREFIX}node:1"
 REGISTRY_CONTAINER = f"{PREFIX}registry"
@@ -44,9 +46,6 @@ SWARM_PORT = 2377
 #: Candidate subnets: not 10/8 (Swarm takes overlay subnets from it) nor 172.17/16 (docker0).
 SUBNETS = ("172.29.53.0/24", "172.30.53.0/24", "172.31.53.0/24", "192.168.253.0/24")
 NODE_FOLDER = Path(__file__).parent / "node"
-
-class ClusterError(Ac295Error):
-    """The cluster could not be made, found or used."""
 
 
 @dataclass
@@ -63,29 +62,15 @@ def node_name(i: int) -> str:
     return f"{PREFIX}node-{i}"
 
 
-def _client(engine: Engine) -> Any:
-    return engine.client
+def _engine_at(address: str, timeout: int = 60) -> Remote:
+    return Remote(f"tcp://{address}:{ENGINE_PORT}", timeout=timeout)
 
 
-def _engine_at(address: str, timeout: int = 60) -> Any:
-    import docker
-
-    return docker.DockerClient(base_url=f"tcp://{address}:{ENGINE_PORT}", timeout=timeout)
-
-
-def _subnet(client: Any) -> ipaddress.IPv4Network:
-    import docker
-
-    try:
-        network = client.networks.get(NETWORK)
-        return ipaddress.IPv4Network(network.attrs["IPAM"]["Config"][0]["Subnet"])
-    except docker.errors.NotFound:
-        pass
-    used = []
-    for other in client.networks.list():
-        for config in (other.attrs.get("IPAM") or {}).get("Config") or []:
-            if config.get("Subnet"):
-                used.append(ipaddress.ip_network(config["Subnet"], strict=False))
+def _subnet(engine: Engine) -> ipaddress.IPv4Network:
+    found = machines.bridge_subnet(engine, NETWORK)
+    if found is not None:
+        return ipaddress.IPv4Network(found)
+    used = [ipaddress.ip_network(s, strict=False) for s in machines.subnets(engine)]
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
     for line in routes.splitlines():
         if line.split()[0] != "default":
@@ -93,119 +78,80 @@ def _subnet(client: Any) -> ipaddress.IPv4Network:
     for candidate in map(ipaddress.IPv4Network, SUBNETS):
         if not any(candidate.overlaps(u) for u in used):
             upper = list(candidate.subnets(prefixlen_diff=1))[1]
-            pool = docker.types.IPAMPool(subnet=str(candidate), iprange=str(upper),
-                                         gateway=str(candidate.network_address + 1))
-            client.networks.create(NETWORK, driver="bridge", labels=LABEL,
-                                   ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+            machines.create_bridge(engine, NETWORK, str(candidate), str(upper),
+                                   str(candidate.network_address + 1), LABEL)
             return candidate
     raise ClusterError(f"no free subnet for the cluster among {', '.join(SUBNETS)}.")
 
 
-def _running(client: Any, name: str) -> Any | None:
-    import docker
-
-    try:
-        container = client.containers.get(name)
-    except docker.errors.NotFound:
-        return None
-    if container.status != "running":
-        container.start()
-    return container
+def registry_machine(subnet: ipaddress.IPv4Network) -> Machine:
+    """The registry the nodes pull from: published on this machine's loopback only, at a
+    free port; its storage on a volume."""
+    return Machine(name=REGISTRY_CONTAINER, image=NODE_IMAGE, network=NETWORK,
+                   address=str(subnet.network_address + 2), labels=LABEL,
+                   hostname=REGISTRY_CONTAINER, entrypoint=["/usr/bin/docker-registry"],
+                   command=["serve", "/etc/ac295/registry.yml"], published=[5000],
+                   mounts={REGISTRY_VOLUME: "/var/lib/docker-registry"}, restart=True)
 
 
-def _create(client: Any, name: str, address: str, **kwargs: Any) -> None:
-    api = client.api
-    host = api.create_host_config(network_mode=NETWORK, **kwargs.pop("host"))
-    networking = api.create_networking_config(
-        {NETWORK: api.create_endpoint_config(ipv4_address=address)})
-    made = api.create_container(name=name, host_config=host, networking_config=networking,
-                                labels=LABEL, **kwargs)["Id"]
-    api.start(made)
+def node_machine(subnet: ipaddress.IPv4Network, i: int) -> Machine:
+    """Node ``i``: dockerd with what this machine allows instead of ``--privileged`` (see
+    the module), its /var/lib/docker on a volume."""
+    return Machine(name=node_name(i), image=NODE_IMAGE, network=NETWORK,
+                   address=str(subnet.network_address + 10 + i), labels=LABEL,
+                   hostname=node_name(i),
+                   environment={"AC295_INSECURE": f"{REGISTRY_CONTAINER}:5000 {subnet}"},
+                   cap_add=["ALL"], cap_drop=["SYS_RESOURCE"], unconfined=True,
+                   host_cgroupns=True, tmpfs=["/run", "/tmp"],
+                   mounts={"/sys/fs/cgroup": "/sys/fs/cgroup",
+                           node_name(i): "/var/lib/docker"})
 
 
-def _registry(client: Any, subnet: ipaddress.IPv4Network) -> None:
-    if _running(client, REGISTRY_CONTAINER):
-        return
-    _create(client, REGISTRY_CONTAINER, str(subnet.network_address + 2), image=NODE_IMAGE,
-            hostname=REGISTRY_CONTAINER, entrypoint=["/usr/bin/docker-registry"],
-            command=["serve", "/etc/ac295/registry.yml"], ports=[5000],
-            host={"port_bindings": {5000: ("127.0.0.1", None)},  # loopback only, a free port
-                  "binds": {REGISTRY_VOLUME: {"bind": "/var/lib/docker-registry",
-                                              "mode": "rw"}},
-                  "restart_policy": {"Name": "unless-stopped"}})
-
-
-def _node(client: Any, subnet: ipaddress.IPv4Network, i: int) -> None:
-    if _running(client, node_name(i)):
-        return
-    _create(client, node_name(i), str(subnet.network_address + 10 + i), image=NODE_IMAGE,
-            hostname=node_name(i),
-            environment={"AC295_INSECURE": f"{REGISTRY_CONTAINER}:5000 {subnet}"},
-            host={"cap_add": ["ALL"], "cap_drop": ["SYS_RESOURCE"],
-                  "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
-                  "cgroupns": "host", "tmpfs": {"/run": "", "/tmp": ""},
-                  "binds": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-                            f"{node_name(i)}": {"bind": "/var/lib/docker", "mode": "rw"}}})
-
-
-def _wait_engine(address: str, timeout: float = 90) -> Any:
-    import docker
-
+def _wait_engine(address: str, timeout: float = 90) -> Remote:
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            engine = _engine_at(address, timeout=5)
-            engine.ping()
+        probe = _engine_at(address, timeout=5)
+        why = probe.answers()
+        probe.close()
+        if why is None:
             return _engine_at(address)
-        except (docker.errors.DockerException, OSError) as err:
-            if time.monotonic() > deadline:
-                raise ClusterError(f"the node at {address} did not answer within "
-                                   f"{timeout:.0f} s ({err}).") from None
-            time.sleep(0.3)
+        if time.monotonic() > deadline:
+            raise ClusterError(f"the node at {address} did not answer within "
+                               f"{timeout:.0f} s ({why}).")
+        time.sleep(0.3)
 
 
-def _swarm(engines: dict[int, Any], addresses: dict[int, str], progress: Progress) -> None:
+def _swarm(engines: dict[int, Remote], addresses: dict[int, str], progress: Progress) -> None:
     manager = engines[1]
-    info = manager.info()["Swarm"]
-    if info.get("LocalNodeState") != "active" or not info.get("ControlAvailable"):
-        if info.get("LocalNodeState") != "inactive":
-            manager.swarm.leave(force=True)
+    state, control = manager.swarm_state()
+    if state != "active" or not control:
+        if state != "inactive":
+            manager.swarm_leave()
         progress(f"swarm init on {node_name(1)}")
-        manager.swarm.init(advertise_addr=addresses[1],
-                           listen_addr=f"{addresses[1]}:{SWARM_PORT}")
-    manager.swarm.reload()
-    token = manager.swarm.attrs["JoinTokens"]["Worker"]
-    members = {n.attrs["Description"]["Hostname"] for n in manager.nodes.list()
-               if n.attrs["Status"]["State"] == "ready"}
+        manager.swarm_init(addresses[1], f"{addresses[1]}:{SWARM_PORT}")
+    token = manager.worker_token()
+    members = {n.hostname for n in manager.nodes() if n.state == "ready"}
     for i, engine in engines.items():
         if i == 1:
             continue
-        state = engine.info()["Swarm"].get("LocalNodeState")
+        state, _ = engine.swarm_state()
         if state == "active" and node_name(i) in members:
             continue  # workers do not see the cluster's id: the manager's list decides
         if state != "inactive":
-            engine.swarm.leave(force=True)
+            engine.swarm_leave()
         progress(f"swarm join {node_name(i)}")
-        engine.swarm.join(remote_addrs=[f"{addresses[1]}:{SWARM_PORT}"], join_token=token,
-                          advertise_addr=addresses[i],
-                          listen_addr=f"{addresses[i]}:{SWARM_PORT}")
+        engine.swarm_join(f"{addresses[1]}:{SWARM_PORT}", token, addresses[i],
+                          f"{addresses[i]}:{SWARM_PORT}")
 
 
-def _wait_ready(manager: Any, wanted: set[str], timeout: float = 120) -> None:
-    import docker
-
+def _wait_ready(manager: Remote, wanted: set[str], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        found = manager.nodes.list()
-        ready = {n.attrs["Description"]["Hostname"] for n in found
-                 if n.attrs["Status"]["State"] == "ready"}
+        found = manager.nodes()
+        ready = {n.hostname for n in found if n.state == "ready"}
         for node in found:  # a node that is down and not wanted, or a stale twin of one
-            name = node.attrs["Description"]["Hostname"]
-            if node.attrs["Status"]["State"] != "ready" and (name not in wanted or name in ready):
-                try:
-                    node.remove(force=True)
-                except docker.errors.APIError:
-                    pass
+            if node.state != "ready" and (node.hostname not in wanted or node.hostname in ready):
+                manager.remove_node(node.id)
         if wanted <= ready:
             return
         if time.monotonic() > deadline:
@@ -214,15 +160,11 @@ def _wait_ready(manager: Any, wanted: set[str], timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def _indices(client: Any) -> list[int]:
-    found = []
-    for container in client.containers.list(all=True, filters={"label": "org.ac295.cluster"}):
-        if container.name.startswith(f"{PREFIX}node-"):
-            found.append(int(container.name.rsplit("-", 1)[1]))
-    return sorted(found)
+def _indices(engine: Engine) -> list[int]:
+    return sorted(int(name.rsplit("-", 1)[1]) for name in machines.labelled(engine, LABEL_KEY)
+                  if name.startswith(f"{PREFIX}node-"))
 
 
-@translated
 def up(engine: Engine, count: int, base_image: str, progress: Progress) -> Cluster:
     """Make, or converge to, a cluster of ``count`` nodes; it is then described.
 
@@ -231,108 +173,88 @@ def up(engine: Engine, count: int, base_image: str, progress: Progress) -> Clust
     """
     if count < 1:
         raise ClusterError("a cluster needs at least one node.")
-    client = _client(engine)
     progress(f"the node image {NODE_IMAGE} (FROM {base_image})")
     images.build(engine, NODE_FOLDER, NODE_FOLDER / "Dockerfile", NODE_IMAGE,
                  {"BASE_IMAGE": base_image}, LABEL, "cluster", lambda line: None)
-    subnet = _subnet(client)
-    _registry(client, subnet)
+    subnet = _subnet(engine)
+    if not machines.start(engine, REGISTRY_CONTAINER):
+        machines.create(engine, registry_machine(subnet))
     addresses = {i: str(subnet.network_address + 10 + i) for i in range(1, count + 1)}
     for i in addresses:
-        _node(client, subnet, i)
+        if not machines.start(engine, node_name(i)):
+            machines.create(engine, node_machine(subnet, i))
     engines = {i: _wait_engine(address) for i, address in addresses.items()}
-    _swarm(engines, addresses, progress)
-    for i in [i for i in _indices(client) if i > count]:
-        _remove_node(client, i, engines[1], progress)
-    _wait_ready(engines[1], {node_name(i) for i in addresses})
-    for each in engines.values():
-        each.close()
+    try:
+        _swarm(engines, addresses, progress)
+        for i in [i for i in _indices(engine) if i > count]:
+            _remove_node(engine, i, engines[1], progress)
+        _wait_ready(engines[1], {node_name(i) for i in addresses})
+    finally:
+        for each in engines.values():
+            each.close()
     found = current(engine)
     if found is None:
         raise ClusterError("the cluster was made but cannot be found again.")
     return found
 
 
-def _remove_node(client: Any, i: int, manager: Any, progress: Progress) -> None:
-    import docker
-
-    for node in manager.nodes.list(filters={"name": node_name(i)}):
-        try:
-            node.remove(force=True)
-        except docker.errors.APIError:
-            pass
-    for remove in (lambda: client.containers.get(node_name(i)).remove(force=True, v=True),
-                   lambda: client.volumes.get(node_name(i)).remove(force=True)):
-        try:
-            remove()
-        except docker.errors.NotFound:
-            pass
+def _remove_node(engine: Engine, i: int, manager: Remote, progress: Progress) -> None:
+    for node in manager.nodes():
+        if node.hostname == node_name(i):
+            manager.remove_node(node.id)
+    machines.remove_container(engine, node_name(i))
+    machines.remove_volume(engine, node_name(i))
     progress(f"removed {node_name(i)}")
 
 
-@translated
 def current(engine: Engine) -> Cluster | None:
     """The cluster ``up`` made on this engine, or None when there is none (no changes)."""
-    import docker
-
-    client = _client(engine)
-    try:
-        network = client.networks.get(NETWORK)
-        registry = client.containers.get(REGISTRY_CONTAINER)
-    except docker.errors.NotFound:
+    subnet = machines.bridge_subnet(engine, NETWORK)
+    ports = machines.published_ports(engine, REGISTRY_CONTAINER)
+    if subnet is None or ports is None:
         return None
-    subnet = ipaddress.IPv4Network(network.attrs["IPAM"]["Config"][0]["Subnet"])
-    nodes = {node_name(i): str(subnet.network_address + 10 + i) for i in _indices(client)}
+    network = ipaddress.IPv4Network(subnet)
+    nodes = {node_name(i): str(network.network_address + 10 + i) for i in _indices(engine)}
     if not nodes:
         return None
-    ports = (registry.attrs["NetworkSettings"].get("Ports") or {}).get("5000/tcp") or []
+    port = ports.get("5000/tcp")
     return Cluster(nodes=nodes, manager=f"tcp://{nodes[node_name(1)]}:{ENGINE_PORT}",
-                   registry_push=f"127.0.0.1:{ports[0]['HostPort']}" if ports else "",
+                   registry_push=f"127.0.0.1:{port}" if port else "",
                    registry_pull=f"{REGISTRY_CONTAINER}:5000")
 
 
-@translated
 def down(engine: Engine, progress: Progress) -> None:
     """Remove the nodes, the registry, their volumes and the network (in parallel: a node's
     /var/lib/docker takes seconds to delete)."""
-    import docker
-
-    client = _client(engine)
     found = current(engine)
-    containers = client.containers.list(all=True, filters={"label": "org.ac295.cluster"})
-    volumes = client.volumes.list(filters={"label": "org.ac295.cluster"})
-    volumes += [v for v in client.volumes.list() if v.name.startswith(PREFIX)
-                and v.name not in {x.name for x in volumes}]
+    containers = machines.labelled(engine, LABEL_KEY)
+    volumes = machines.volumes(engine, LABEL_KEY, PREFIX)
 
-    def remove(thing: Any) -> str:
-        try:
-            thing.remove(force=True, **({"v": True} if hasattr(thing, "status") else {}))
-        except docker.errors.NotFound:
-            pass
-        return str(thing.name)
+    def remove_container(name: str) -> str:
+        machines.remove_container(engine, name)
+        return name
+
+    def remove_volume(name: str) -> str:
+        machines.remove_volume(engine, name)
+        return name
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for name in pool.map(remove, containers):
+        for name in pool.map(remove_container, containers):
             progress(f"removed {name}")
-        for name in pool.map(remove, volumes):
+        for name in pool.map(remove_volume, volumes):
             progress(f"removed volume {name}")
-    for network in client.networks.list(names=[NETWORK]):
-        network.remove()
+    if machines.remove_network(engine, NETWORK):
         progress(f"removed {NETWORK}")
     if found and found.registry_push:
-        for image in client.images.list():
-            for tag in image.tags:
-                if tag.startswith(found.registry_push + "/"):
-                    client.images.remove(tag)
+        for tag in images.tags(engine, found.registry_push + "/"):
+            images.untag(engine, tag)
 
 
 def node_list(cluster: Cluster) -> str:
     """``docker node ls``, as the manager answers it."""
-    manager = _engine_at(cluster.manager.split("//")[1].split(":")[0])
-    rows = [f"{'HOSTNAME':<22} {'STATUS':<8} {'AVAILABILITY':<13} {'ROLE'}"]
-    for node in sorted(manager.nodes.list(), key=lambda n: n.attrs["Description"]["Hostname"]):
-        rows.append(f"{node.attrs['Description']['Hostname']:<22} "
-                    f"{node.attrs['Status']['State']:<8} "
-                    f"{node.attrs['Spec']['Availability']:<13} {node.attrs['Spec']['Role']}")
-    manager.close()
+    with Remote(cluster.manager, timeout=60) as manager:
+        rows = [f"{'HOSTNAME':<22} {'STATUS':<8} {'AVAILABILITY':<13} {'ROLE'}"]
+        for node in sorted(manager.nodes(), key=lambda n: n.hostname):
+            rows.append(f"{node.hostname:<22} {node.state:<8} {node.availability:<13} "
+                        f"{node.role}")
     return "\n".join(rows)

@@ -15,61 +15,36 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from ..engine.client import Engine
 from ..engine.services import Service, wait_ready
-from ..errors import ServiceError, translated
+from ..engine.swarm import TERMINAL, Remote
+from ..errors import ServiceError
 from . import jobs
 from .nodes import Cluster
 from ..progress import Progress
 
 
-@translated
 def create_network(cluster: Cluster, name: str, labels: dict[str, str],
                    progress: Progress) -> None:
     """An attachable overlay network, made fresh (a leftover of a killed run is removed)."""
-    client = jobs.manager(cluster)
-    try:
-        for old in client.networks.list(names=[name]):
-            if old.name == name:
-                _remove_network(old)
-        client.networks.create(name, driver="overlay", attachable=True, labels=labels)
+    with jobs.manager(cluster) as remote:
+        for old in remote.networks_named(name):
+            remote.remove_network(old)
+        remote.create_overlay(name, labels)
         progress(f"overlay network {name} created on the cluster")
-    finally:
-        client.close()
 
 
-def _remove_network(network: Any) -> None:
-    import docker
-
-    for _ in range(50):  # a removed service's tasks leave the network a moment later
-        try:
-            network.remove()
-            return
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError:
-            time.sleep(0.2)
-    network.remove()
-
-
-@translated
 def remove_network(cluster: Cluster, name: str, progress: Progress) -> None:
     """Remove the overlay network, and wait until the manager no longer lists it (it lets go
     of a network a moment after its last task)."""
-    client = jobs.manager(cluster)
-    try:
-        for network in client.networks.list(names=[name]):
-            if network.name == name:
-                _remove_network(network)
-                progress(f"overlay network {name} removed")
+    with jobs.manager(cluster) as remote:
+        for network in remote.networks_named(name):
+            remote.remove_network(network)
+            progress(f"overlay network {name} removed")
         deadline = time.monotonic() + 15
-        while any(n.name == name for n in client.networks.list(names=[name])) \
-                and time.monotonic() < deadline:
+        while remote.networks_named(name) and time.monotonic() < deadline:
             time.sleep(0.2)
-    finally:
-        client.close()
 
 
 def _pidfile(state: Path, name: str) -> Path:
@@ -87,7 +62,6 @@ def _stop_forward(state: Path, name: str) -> None:
     pidfile.unlink(missing_ok=True)
 
 
-@translated
 def start(engine: Engine, cluster: Cluster, image_id: str, service: Service, state: Path,
           labels: dict[str, str], progress: Progress) -> None:
     """Start the service on the cluster, forward its ports, wait until it is ready.
@@ -95,22 +69,14 @@ def start(engine: Engine, cluster: Cluster, image_id: str, service: Service, sta
     Raises:
         ServiceError: it exited, or was not ready in time.
     """
-    from docker.types import EndpointSpec, NetworkAttachmentConfig, RestartPolicy
-
     ref = jobs.publish(engine, cluster, image_id, progress)
     stop(cluster, service.name, state, progress, quiet=True)
-    client = jobs.manager(cluster)
-    try:
-        ports = {int(host): (int(inside.split("/")[0]), "tcp", "host")
-                 for inside, host in service.ports.items()}
-        created = client.services.create(
-            ref, command=list(service.command) if service.command is not None else None,
-            name=service.name, env=[f"{k}={v}" for k, v in service.env.items()],
-            labels=labels, restart_policy=RestartPolicy(condition="none"),
-            networks=[NetworkAttachmentConfig(service.network, aliases=list(service.aliases))]
-            if service.network else [],
-            endpoint_spec=EndpointSpec(mode="dnsrr", ports=ports))
-        node = _running_on(client, created.id, service.task)
+    with jobs.manager(cluster) as remote:
+        created = remote.create_service(
+            ref, service.command, service.name, service.env, labels, service.network,
+            service.aliases, {int(host): int(inside.split("/")[0])
+                              for inside, host in service.ports.items()})
+        node = _running_on(remote, created, service.task)
         address = cluster.nodes.get(node, node)
         progress(f"service {service.name} runs on {node}")
         for host_port in service.ports.values():
@@ -125,48 +91,40 @@ def start(engine: Engine, cluster: Cluster, image_id: str, service: Service, sta
             pidfile.write_text(f"{forward.pid}\n")
             progress(f"127.0.0.1:{host_port} -> {address}:{host_port}")
         if service.probe is not None:
-            _wait_ready(client, created.id, service, progress)
-    finally:
-        client.close()
+            _wait_ready(remote, created, service, progress)
 
 
-def _running_on(client: Any, service_id: str, task: str, timeout: float = 300) -> str:
+def _running_on(remote: Remote, service_id: str, task: str, timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for found in client.api.tasks(filters={"service": service_id}):
-            state = found["Status"]["State"]
-            if state == "running":
-                return str(client.nodes.get(found["NodeID"]).attrs["Description"]["Hostname"])
-            if state in jobs.TERMINAL:
-                raise ServiceError(f"{task}: the service ended {state} before it ran "
-                                   f"({found['Status'].get('Err') or 'no reason given'}).")
+        for found in remote.tasks(service_id):
+            if found.state == "running":
+                return remote.node(found.node_id).hostname
+            if found.state in TERMINAL:
+                raise ServiceError(f"{task}: the service ended {found.state} before it ran "
+                                   f"({found.error or 'no reason given'}).")
         time.sleep(0.2)
     raise ServiceError(f"{task}: the service did not start on the cluster within "
                        f"{timeout:.0f} s.")
 
 
-def _wait_ready(client: Any, service_id: str, service: Service, progress: Progress) -> None:
+def _wait_ready(remote: Remote, service_id: str, service: Service, progress: Progress) -> None:
     assert service.probe is not None
 
     def logs() -> str:
-        out, err = jobs.logs(client, service_id)
+        out, err = remote.logs(service_id)
         return (out + err).decode(errors="replace")
 
     wait_ready(service.task, service.name, service.probe, logs, lambda: None, progress,
                where=" on the cluster", interval=0.3)
 
 
-@translated
 def stop(cluster: Cluster, name: str, state: Path, progress: Progress,
          quiet: bool = False) -> None:
     """Remove the service and its forwarder (at the end of the run, or a leftover)."""
     _stop_forward(state, name)
-    client = jobs.manager(cluster)
-    try:
-        for found in client.services.list(filters={"name": name}):
-            if found.name == name:
-                found.remove()
-                if not quiet:
-                    progress(f"service {name} removed from the cluster")
-    finally:
-        client.close()
+    with jobs.manager(cluster) as remote:
+        for found in remote.services_named(name):
+            remote.remove_service(found)
+            if not quiet:
+                progress(f"service {name} removed from the cluster")

@@ -19,7 +19,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import EngineError, translated
+from ..errors import EngineError
+from .boundary import translated
 
 API = "/v1.41"  # Debian's docker.io 20.10; newer engines serve it too
 
@@ -155,6 +156,11 @@ class Engine:
         """
         return {"factory": self.factory, "project": self.project, "_client": None,
                 "_images": None, "_known": {}, "_pid": 0}
+
+    @translated
+    def server(self) -> dict[str, Any]:
+        """What the engine says of itself (``docker info``): version, storage driver, cgroups."""
+        return dict(self.client.info())
 
     def labels(self, task: str, **extra: str) -> dict[str, str]:
         """Labels for a container or network made for ``task`` by this project copy."""

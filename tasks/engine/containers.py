@@ -7,10 +7,13 @@ labelled with the task that made it, and is removed in ``finally``, also on Ctrl
 from __future__ import annotations
 
 import json
+import subprocess
+import uuid
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..errors import CommandFailed, EngineError, translated
+from ..errors import CommandFailed, EngineError
+from .boundary import translated
 from .client import CONTAINER_LIMITS, Engine
 from .refs import repository_tag as parse_repository_tag
 from ..progress import Progress
@@ -90,6 +93,34 @@ def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
     for line in stdout.splitlines():
         progress(line)
     return Outcome(exit_code=int(status.get("StatusCode", -1)), stdout=stdout, stderr=stderr)
+
+
+def docker_run(image: str, command: Sequence[str], network: str = "none",
+               timeout: float | None = None) -> Outcome:
+    """``docker run --rm --network NETWORK IMAGE COMMAND``, the Docker CLI as a user types it
+    (what the ``compare`` exercise times as Docker's start-up: client, API, daemon, runc).
+
+    Raises:
+        EngineError: the CLI is missing, or the container did not finish within ``timeout``
+            (it is removed then).
+    """
+    name = f"ac295-run-{uuid.uuid4().hex[:12]}"
+    argv = ["docker", "run", "--rm", "--name", name, "--network", network, image, *command]
+    try:
+        found = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=timeout)
+    except FileNotFoundError:
+        raise EngineError("the docker command is missing: run script/bootstrap (it installs "
+                          "Debian's docker.io).") from None
+    except BaseException as err:  # a timeout, Ctrl-C: the container outlives its client
+        subprocess.run(["docker", "rm", "--force", name], stdin=subprocess.DEVNULL,
+                       capture_output=True)
+        if isinstance(err, subprocess.TimeoutExpired):
+            raise EngineError(f"docker run {image} did not finish within {timeout:.0f} s; "
+                              "its container was removed.") from None
+        raise
+    return Outcome(found.returncode, found.stdout.decode(errors="replace"),
+                   found.stderr.decode(errors="replace"))
 
 
 @translated

@@ -30,7 +30,8 @@ from typing import IO, Any, Iterable, Iterator
 
 from ..atomic import write_text
 from ..digests import json_digest
-from ..errors import EngineError, translated
+from ..errors import EngineError
+from .boundary import translated
 from .client import Engine
 
 #: The identity of an image's bottom layer when a recipe made it (recipe + packages).

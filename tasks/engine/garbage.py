@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..errors import translated
+from .boundary import translated
 from .client import LABEL_PROJECT, LABEL_TASK, Engine, ImageInfo
 from ..progress import Progress
 

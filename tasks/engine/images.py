@@ -1,8 +1,8 @@
 """Images in the engine: ``docker build``, ``docker import``, tags, and a build's context files.
 
 Functions take plain values (paths, references, labels) and return image ids. Build and
-import streams are read here: an ``error`` chunk fails the operation even though its HTTP
-request succeeded.
+import streams are read here: an error chunk (``boundary.stream_error``) fails the operation
+even though its HTTP request succeeded.
 """
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import BinaryIO, Mapping, Sequence
 
 from ..atomic import write_text
-from ..errors import BuildError, translated
+from ..errors import BuildError
+from .boundary import stream_error, translated
 from .client import Engine
 from .refs import repository_tag as parse_repository_tag
 from ..progress import Progress, plain
@@ -97,8 +99,8 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
     try:
         cached = False
         for chunk in stream:
-            if "error" in chunk:
-                detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+            detail = stream_error(chunk)
+            if detail is not None:
                 _remove_layers(engine, made)
                 raise BuildError(_failure(tag, task, dockerfile, step, plain(detail.strip())))
             for line in chunk.get("stream", "").splitlines():
@@ -173,8 +175,9 @@ def import_tarball(engine: Engine, tarball: Path, tag: str, changes: Sequence[st
             chunk = json.loads(line)
         except ValueError:
             continue
-        if isinstance(chunk, dict) and "error" in chunk:
-            raise BuildError(f"importing {tarball} for {task} failed: {chunk['error']}")
+        detail = stream_error(chunk) if isinstance(chunk, dict) else None
+        if detail is not None:
+            raise BuildError(f"importing {tarball} for {task} failed: {detail}")
     info = engine.refresh(tag)
     if info is None:
         raise BuildError(f"the import of {tarball} reported success but the engine has "
@@ -200,6 +203,25 @@ def tag(engine: Engine, image_id: str, ref: str) -> None:
     engine.refresh(ref)
 
 
+@translated
+def untag(engine: Engine, ref: str) -> None:
+    """Remove tag ``ref`` (the image stays while other names or children hold it); a tag
+    that is gone already is fine."""
+    import docker.errors
+
+    try:
+        engine.client.api.remove_image(ref)
+    except docker.errors.NotFound:
+        pass
+
+
+@translated
+def tags(engine: Engine, prefix: str) -> list[str]:
+    """Every tag in the engine that starts with ``prefix`` (a registry's "host:port/")."""
+    return [tag for image in engine.client.api.images() for tag in image.get("RepoTags") or []
+            if tag.startswith(prefix)]
+
+
 def names_registry(ref: str) -> bool:
     """True if a reference names its registry (host.name/..., host:port/..., localhost/...)."""
     first, slash, _ = ref.partition("/")
@@ -218,3 +240,35 @@ def save(engine: Engine, image_id: str, dest: Path) -> None:
         os.replace(part, dest)
     finally:
         part.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """What a container of the image starts with, and when the image was made."""
+
+    env: list[str]  # "KEY=value"
+    workdir: str  # "" for /
+    created: str  # RFC 3339, as the engine says it
+
+
+@translated
+def config(engine: Engine, image_id: str) -> ImageConfig:
+    """The image's environment, working folder and creation time."""
+    attrs = engine.client.api.inspect_image(image_id)
+    found = attrs.get("Config") or {}
+    return ImageConfig(env=list(found.get("Env") or []), workdir=found.get("WorkingDir") or "",
+                       created=str(attrs.get("Created") or ""))
+
+
+@translated
+def export_tree(engine: Engine, image_id: str, out: BinaryIO) -> None:
+    """Write the image's file system, flattened, to ``out`` as a tar stream (``docker create``
+    and ``docker export``; the container, which never starts, is removed again)."""
+    api = engine.client.api
+    container = api.create_container(image_id, command=["/bin/true"], entrypoint=[],
+                                     network_disabled=True)["Id"]
+    try:
+        for chunk in api.export(container, chunk_size=1 << 20):
+            out.write(chunk)
+    finally:
+        api.remove_container(container, force=True)

@@ -1,9 +1,10 @@
 """Registries: references, manifest HEAD requests, pushes and pulls.
 
-Why read the push stream here: docker-py's ``push`` returns a stream in which failures arrive
-as ``error``/``errorDetail`` chunks inside an HTTP 200 response; nothing raises. Credentials
-come from the Docker config (and its credential helpers) through docker-py, are sent only in
-request headers, and are never logged, stored in records, or put in doit's database.
+Why read the push and pull streams here: docker-py's ``push`` and ``pull`` return a stream in
+which failures arrive as ``error``/``errorDetail`` chunks inside an HTTP 200 response; nothing
+raises (``boundary.stream_error`` finds them). Credentials come from the Docker config (and
+its credential helpers) through docker-py, are sent only in request headers, and are never
+logged, stored in records, or put in doit's database.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import urllib.parse
 from dataclasses import dataclass
 
 
-from ..errors import RegistryError, translated
+from ..errors import RegistryError
+from .boundary import stream_error, translated
 from ..dsl.config import LOOPBACK_HOSTS
 from .client import Engine
 from .refs import registry_and_name
@@ -159,8 +161,8 @@ def push(engine: Engine, ref: str, progress: Progress) -> tuple[str, int]:
     digest, uploaded = None, 0
     try:
         for chunk in engine.client.api.push(repo, tag=tag or "latest", stream=True, decode=True):
-            if "error" in chunk:
-                detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+            detail = stream_error(chunk)
+            if detail is not None:
                 raise RegistryError(f"pushing {ref} failed: {detail}. Check that the registry "
                                     "runs and accepts your credentials (`docker login`).")
             status = chunk.get("status", "")
@@ -195,8 +197,8 @@ def pull(engine: Engine, ref: str, progress: Progress) -> str:
     try:
         for chunk in engine.client.api.pull(repo, tag=tag or "latest", stream=True,
                                             decode=True):
-            if "error" in chunk:
-                detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+            detail = stream_error(chunk)
+            if detail is not None:
                 raise RegistryError(f"pulling {ref} failed: {detail}. Check the reference, "
                                     "that its registry is reachable, and `docker login`.")
             if chunk.get("status") in ("Pull complete", "Already exists"):

@@ -14,7 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import EngineError, ServiceError, translated
+from ..errors import EngineError, ServiceError
+from .boundary import translated
 from .client import CONTAINER_LIMITS, LABEL_PROJECT, LABEL_TASK, Engine
 from ..progress import Progress
 

@@ -9,7 +9,7 @@ from ..engine import registry
 from ..engine.client import Engine
 from ..engine.content import LayerCache
 from ..engine.localregistry import LocalRegistry
-from ..errors import RegistryError
+from ..errors import ClusterError, RegistryError
 from . import records
 from ..dsl.config import Config
 
@@ -62,7 +62,7 @@ class Runtime:
         mode = self.config.variables.get("cluster", "")
         if not mode:
             return None
-        from ..cluster.nodes import Cluster, ClusterError, current
+        from ..cluster.nodes import Cluster, current
 
         if mode != "swarm":
             raise ClusterError(f"unknown cluster '{mode}': 'swarm', or nothing for the local "

@@ -1,10 +1,11 @@
 """An image's file system as an initramfs: a newc cpio the kernel unpacks as its root.
 
-The image is flattened with ``docker create`` + export (the container is removed again) and
-rewritten as cpio "new ASCII" (newc, the only format the kernel's unpacker reads). Kept:
-permissions with setuid and sticky bits, numeric owners, mtimes, symlinks, device nodes,
-FIFOs, hard links (one inode, the data on the group's last entry, as GNU cpio writes them).
-Lost: extended attributes (file capabilities), which newc cannot hold.
+The image is flattened with ``docker create`` + export (``engine.images.export_tree``; the
+container is removed again) and rewritten as cpio "new ASCII" (newc, the only format the
+kernel's unpacker reads). Kept: permissions with setuid and sticky bits, numeric owners,
+mtimes, symlinks, device nodes, FIFOs, hard links (one inode, the data on the group's last
+entry, as GNU cpio writes them). Lost: extended attributes (file capabilities), which newc
+cannot hold.
 
 Docker's placeholders go (``/.dockerenv``, everything under ``/dev``: an empty regular file
 ``/dev/console`` would replace the kernel's console); added are ``/dev/console``, a static
@@ -26,8 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Iterable, Sequence
 
+from ..engine import images
 from ..engine.client import Engine
-from ..errors import VmError, translated
+from ..errors import VmError
 
 #: The host's static busybox (Debian's busybox-static), copied in to run /init.
 BUSYBOX = Path("/bin/busybox")
@@ -235,14 +237,13 @@ class _HashingWriter:
         return len(data)
 
 
-def _created(attrs: dict[str, Any]) -> int | None:
-    match = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", attrs.get("Created", ""))
+def _created(created: str) -> int | None:
+    match = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", created)
     if not match:
         return None
     return calendar.timegm(tuple(int(x) for x in match.groups()) + (0, 0, 0))
 
 
-@translated
 def from_image(engine: Engine, image_id: str, dest: Path, strip: Sequence[str] = SLIM,
                busybox: Path = BUSYBOX) -> str:
     """Write the image's file system to ``dest`` as a bootable initramfs; its sha256.
@@ -253,28 +254,20 @@ def from_image(engine: Engine, image_id: str, dest: Path, strip: Sequence[str] =
     if not busybox.is_file():
         raise VmError(f"{busybox} is missing: run script/bootstrap (it installs Debian's "
                       "busybox-static).")
-    client = engine.client
-    attrs = client.api.inspect_image(image_id)
-    config = attrs.get("Config") or {}
-    init = init_script(config.get("Env") or [], config.get("WorkingDir") or "/")
+    config = images.config(engine, image_id)
+    init = init_script(config.env, config.workdir or "/")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    container = client.api.create_container(image_id, command=["/bin/true"], entrypoint=[],
-                                            network_disabled=True)["Id"]
     part = dest.with_name(f".{dest.name}.part")
     try:
         with tempfile.TemporaryFile(dir=dest.parent) as spool:
-            try:
-                for chunk in client.api.export(container, chunk_size=1 << 20):
-                    spool.write(chunk)
-            finally:
-                client.api.remove_container(container, force=True)
+            images.export_tree(engine, image_id, spool)
             spool.seek(0)
             with open(part, "wb") as raw:
                 out = _HashingWriter(raw)
                 writer = NewcWriter(out)
                 with tarfile.open(fileobj=spool, mode="r:") as tar:
                     tar_to_cpio(tar, writer, [".dockerenv", "dev/*", "init", ".vmx", ".vmx/*",
-                                              *strip], _created(attrs))
+                                              *strip], _created(config.created))
                 writer.add("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1))
                 writer.add(".vmx", stat.S_IFDIR | 0o755, nlink=2)
                 writer.add(".vmx/busybox", stat.S_IFREG | 0o755, data=busybox.read_bytes())

@@ -5,12 +5,13 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import docker.errors
 import pytest
 
 from helpers import fake_engine
 from tasks.engine import images
 from tasks.engine.client import LABEL_MADE, Engine
-from tasks.errors import BuildError
+from tasks.errors import BuildError, EngineError
 
 LABELS = {LABEL_MADE: "sha256:in ex:image /p/.ac295"}
 
@@ -136,3 +137,56 @@ def test_a_kept_context_selection_equals_the_matcher(tmp_path, change):
     # the oracle: docker-py's matcher itself, with no memo
     assert images.context_files(context, dockerfile, memo) == \
         images.context_files(context, dockerfile)
+
+
+# --- an image's file tree and start-up config, for the VM's initramfs -------------------------
+
+def test_export_tree_streams_the_tar_and_removes_its_container(tmp_path):
+    engine, client = fake_engine()
+    client.api.create_container.return_value = {"Id": "c1"}
+    client.api.export.return_value = iter([b"tar ", b"bytes"])
+    with open(tmp_path / "tree.tar", "wb") as out:
+        images.export_tree(engine, "sha256:abc", out)
+    assert (tmp_path / "tree.tar").read_bytes() == b"tar bytes"
+    client.api.create_container.assert_called_once_with(
+        "sha256:abc", command=["/bin/true"], entrypoint=[], network_disabled=True)
+    client.api.start.assert_not_called()  # exported, never run
+    client.api.remove_container.assert_called_once_with("c1", force=True)
+
+
+def test_export_tree_removes_its_container_when_the_export_fails(tmp_path):
+    engine, client = fake_engine()
+    client.api.create_container.return_value = {"Id": "c1"}
+    client.api.export.side_effect = docker.errors.APIError("export failed")
+    with open(tmp_path / "tree.tar", "wb") as out, pytest.raises(EngineError):
+        images.export_tree(engine, "sha256:abc", out)
+    client.api.remove_container.assert_called_once_with("c1", force=True)
+
+
+def test_config_is_what_a_container_starts_with():
+    engine, client = fake_engine()
+    client.api.inspect_image.side_effect = None
+    client.api.inspect_image.return_value = {
+        "Created": "2026-11-29T10:00:00.123Z",
+        "Config": {"Env": ["PATH=/usr/bin", "A=b"], "WorkingDir": "/app", "Cmd": ["python3"]}}
+    assert images.config(engine, "sha256:abc") == images.ImageConfig(
+        env=["PATH=/usr/bin", "A=b"], workdir="/app", created="2026-11-29T10:00:00.123Z")
+    client.api.inspect_image.return_value = {"Config": None}
+    assert images.config(engine, "sha256:abc") == images.ImageConfig([], "", "")
+
+
+def test_untag_removes_the_name_and_a_missing_one_is_fine():
+    engine, client = fake_engine()
+    images.untag(engine, "127.0.0.1:4000/ac295/x:job-1")
+    client.api.remove_image.assert_called_once_with("127.0.0.1:4000/ac295/x:job-1")
+    client.api.remove_image.side_effect = docker.errors.NotFound("no such image")
+    images.untag(engine, "127.0.0.1:4000/ac295/x:job-1")
+
+
+def test_tags_with_a_prefix():
+    engine, client = fake_engine([
+        {"Id": "sha256:1", "RepoTags": ["127.0.0.1:4000/a/b:1", "me/b:1"]},
+        {"Id": "sha256:2", "RepoTags": None},
+        {"Id": "sha256:3", "RepoTags": ["127.0.0.1:40001/a/b:1", "127.0.0.1:4000/c:2"]}])
+    assert images.tags(engine, "127.0.0.1:4000/") == ["127.0.0.1:4000/a/b:1",
+                                                      "127.0.0.1:4000/c:2"]

@@ -12,7 +12,8 @@ from doit.exceptions import TaskFailed
 
 from helpers import DIGEST, WHERE, record, runtime
 from tasks.engine import localregistry, registry
-from tasks.errors import Ac295Error, BuildError, EngineError, RegistryError, translated
+from tasks.engine.boundary import translated
+from tasks.errors import Ac295Error, BuildError, EngineError, RegistryError
 from tasks.kinds import build, commit, pull, push
 from tasks.kinds.actions import Action, Check, Verdict
 from tasks.kinds.build import BuildStep
