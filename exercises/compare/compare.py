@@ -1,14 +1,16 @@
 """Time the same workloads natively, in a virtualenv, in Docker, rootless (podman), in a VM.
 
-Run by the `compare` exercise's `measure` step, with the project's Python (it uses the
-project's own runners for the VM and the rootless containers). Writes to --out:
+Run by the `compare` exercise's `measure` step. Each run goes through the project's public
+runner, `python -m tasks.runners` (docs/lecture-rungs.md), started in the project's root
+(--project) with this Python. Writes to --out:
 
     results.json   every timing, with medians and spread, and the machine's facts
     results.md     the table: median seconds per workload and runtime, and the ratio to native
     results.png    the chart: each runtime's time relative to native, per workload
 
-Start-up is the wall time of `python3 workloads.py ready` from launch to exit, measured
-here; the other workloads are timed inside the runtime (see workloads.py).
+Start-up is the wall time of `python3 workloads.py ready` from launch to exit, as the runner
+times it (the run alone: not the runner's own start, nor what it prepares); the other
+workloads are timed inside the runtime (see workloads.py).
 """
 from __future__ import annotations
 
@@ -16,20 +18,13 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))  # the project, for its runners
-
-from tasks.engine import rootless  # noqa: E402
-from tasks.engine.client import Engine  # noqa: E402
-from tasks.vm import boot, initramfs  # noqa: E402
 
 RUNTIMES = ("native", "venv", "docker", "rootless", "vm")
 LABELS = {"native": "native", "venv": "virtualenv", "docker": "Docker (runc)",
@@ -37,6 +32,7 @@ LABELS = {"native": "native", "venv": "virtualenv", "docker": "Docker (runc)",
 WORKLOADS = ("startup", "cpu_python", "cpu_sha256", "memory", "file_io", "network")
 IN_IMAGE = "/bench/workloads.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, as in the image: the same interpreter
+TIMEOUT = 1800
 
 
 def say(text: str) -> None:
@@ -44,62 +40,64 @@ def say(text: str) -> None:
 
 
 class Runner:
-    """How to run ``python3 workloads.py ARGS`` in each runtime, and get its stdout."""
+    """How to run ``python3 workloads.py ARGS`` in each runtime: which of the project's
+    runtimes, with which options, and which python and script path."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        notes = json.loads(Path(args.image_notes).read_text())
-        self.image_id: str = notes["image_id"]
-        self.engine = Engine(project=str(Path(args.out).resolve()))
-        self.cpio = Path(args.out) / "vm.cpio"
-        self.podman_image = ""
+        self.image_id: str = json.loads(Path(args.image_notes).read_text())["image_id"]
+        local = str(HERE / "image" / "workloads.py")
+        venv_python = str(Path(args.venv) / "bin" / "python")
+        self.how: dict[str, tuple[list[str], list[str]]] = {  # runtime: (options, command)
+            "native": (["native", "--cwd", str(HERE)], [SYSTEM_PYTHON, local]),
+            "venv": (["native", "--cwd", str(HERE)], [venv_python, local]),
+            "docker": (["docker", "--image", self.image_id], ["python3", IN_IMAGE]),
+            "rootless": (["rootless", "--archive", args.archive], ["python3", IN_IMAGE]),
+            "vm": (["vm", "--image", self.image_id, "--kernel", args.kernel, "--initramfs",
+                    str(Path(args.out) / "vm.cpio")], ["python3", IN_IMAGE]),
+        }
+
+    def _runner(self, words: list[str]) -> str:
+        """``python -m tasks.runners WORDS`` in the project; its stdout (stderr goes by)."""
+        found = subprocess.run([sys.executable, "-m", "tasks.runners", *words],
+                               cwd=self.args.project, stdout=subprocess.PIPE, text=True)
+        if found.returncode != 0:
+            raise SystemExit(f"python -m tasks.runners {' '.join(words[:1])} failed "
+                             f"(exit {found.returncode}); its reason is above.")
+        return found.stdout
 
     def prepare(self) -> None:
-        marker = self.cpio.with_suffix(".image")
-        if not (self.cpio.is_file() and marker.is_file()
-                and marker.read_text() == self.image_id):
-            say(f"making the VM's initramfs from {self.image_id[7:19]}")
-            initramfs.from_image(self.engine, self.image_id, self.cpio)
-            marker.write_text(self.image_id)
-        rootless.ensure_user()
-        self.podman_image = rootless.load(Path(self.args.archive))
+        """What the runtimes need before the first timed run (the VM's initramfs, the image
+        in podman's storage)."""
+        for runtime in RUNTIMES:
+            options, _ = self.how[runtime]
+            self._runner([*options, "--prepare"])
 
-    def run(self, runtime: str, words: list[str]) -> str:
-        local = [str(HERE / "image" / "workloads.py"), *words]
-        if runtime == "native":
-            return _host([SYSTEM_PYTHON, *local])
-        if runtime == "venv":
-            return _host([str(Path(self.args.venv) / "bin" / "python"), *local])
-        if runtime == "docker":
-            return _host(["docker", "run", "--rm", "--network", "none", self.image_id,
-                          "python3", IN_IMAGE, *words])
-        if runtime == "rootless":
-            found = rootless.run(self.podman_image, ["python3", IN_IMAGE, *words], {}, 1800)
-            if found.exit_code != 0:
-                raise SystemExit(f"rootless run failed ({found.exit_code}): {found.stderr}")
-            return found.stdout
-        booted = boot.boot(Path(self.args.kernel), self.cpio,
-                           shlex.join(["python3", IN_IMAGE, *words]), timeout=1800)
-        if booted.exit_code != 0:
-            raise SystemExit(f"the VM run failed ({booted.exit_code}): {booted.stderr}"
-                             f"{booted.console[-2000:]}")
-        return booted.stdout
+    def facts(self) -> dict[str, str]:
+        """What the runtimes say of themselves: versions, the VM's accelerator."""
+        found: dict[str, str] = {}
+        for runtime in ("docker", "rootless", "vm"):
+            options, _ = self.how[runtime]
+            found.update(json.loads(self._runner([*options, "--facts"])))
+        return found
+
+    def run(self, runtime: str, words: list[str]) -> dict[str, Any]:
+        """Run the workloads with ``words`` in ``runtime``; the runner's report (stdout,
+        seconds, ...)."""
+        options, command = self.how[runtime]
+        report = json.loads(self._runner([*options, "--json", "--timeout", str(TIMEOUT), "--",
+                                          *command, *words]))
+        if report["exit_code"] != 0:
+            console = report["details"].get("console", "")
+            raise SystemExit(f"the {runtime} run failed ({report['exit_code']}): "
+                             f"{report['stderr'][-2000:]}{console}")
+        return dict(report)
 
 
-def _host(command: list[str]) -> str:
-    found = subprocess.run(command, capture_output=True, text=True, cwd=HERE)
-    if found.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {found.stderr[-2000:]}")
-    return found.stdout
-
-
-def timed(function: Callable[[], str]) -> float:
-    start = time.perf_counter()
-    output = function()
-    seconds = time.perf_counter() - start
-    if "ready" not in output:
-        raise SystemExit(f"no 'ready' in the output: {output[:200]!r}")
-    return seconds
+def timed(report: dict[str, Any]) -> float:
+    if "ready" not in report["stdout"]:
+        raise SystemExit(f"no 'ready' in the output: {report['stdout'][:200]!r}")
+    return float(report["seconds"])
 
 
 def cell(values: list[float]) -> dict[str, object]:
@@ -114,17 +112,13 @@ def facts(runner: Runner) -> dict[str, object]:
         except OSError:
             return "missing"
 
-    info = runner.engine.client.info()
+    runtimes = runner.facts()
     return {"cores": os.cpu_count(), "machine": platform.machine(),
             "host_kernel": platform.release(),
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
                                 / 2**30, 1),
-            "vm_accelerator": boot.accelerator(Path(runner.args.kernel)),
-            "docker": f"{info.get('ServerVersion')} ({info.get('Driver')}, "
-                      f"cgroup v{info.get('CgroupVersion', '1')})",
-            "podman": version(["podman", "--version"]),
-            "qemu": version([boot.QEMU, "--version"]).splitlines()[0] if
-            version([boot.QEMU, "--version"]) else "missing",
+            "vm_accelerator": runtimes["vm_accelerator"], "docker": runtimes["docker"],
+            "podman": runtimes["podman"], "qemu": runtimes["qemu"],
             "python": version([SYSTEM_PYTHON, "--version"]),
             "reps": runner.args.reps}
 
@@ -136,8 +130,8 @@ def measure(runner: Runner, reps: int) -> dict[str, dict[str, dict[str, object]]
     for rep in range(1, reps + 1):
         for runtime in RUNTIMES:
             say(f"run {rep} of {reps}: {LABELS[runtime]}")
-            runs[runtime]["startup"].append(timed(lambda: runner.run(runtime, ["ready"])))
-            suite = json.loads(runner.run(runtime, ["suite", "--reps", "1"]).strip()
+            runs[runtime]["startup"].append(timed(runner.run(runtime, ["ready"])))
+            suite = json.loads(runner.run(runtime, ["suite", "--reps", "1"])["stdout"].strip()
                                .splitlines()[-1])
             for workload in WORKLOADS[1:]:
                 runs[runtime][workload] += suite[workload]
@@ -199,6 +193,8 @@ def main() -> None:
     parser.add_argument("--kernel", required=True, help="the kernel step's vmlinuz")
     parser.add_argument("--venv", required=True, help="the venv step's folder")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--project", required=True,
+                        help="the project's root, where python -m tasks.runners runs")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

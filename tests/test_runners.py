@@ -1,0 +1,181 @@
+"""``python -m tasks.runners``: one command in one runtime, timed, reported as JSON or passed
+through. The native runtime runs for real; the others' engines are faked at their edges
+(tests/integration/test_compare.py runs them all for real)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks import runners
+from tasks.errors import RootlessError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = runners.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_native_json_report(capsys, tmp_path):
+    code, out, err = run(capsys, "native", "--cwd", str(tmp_path), "--json", "--",
+                         "sh", "-c", "pwd; echo oops >&2; exit 3")
+    report = json.loads(out)
+    assert code == 0  # the runner did its job; the command's status is in the report
+    assert report["runtime"] == "native" and report["command"] == ["sh", "-c",
+                                                                   "pwd; echo oops >&2; exit 3"]
+    assert (report["exit_code"], report["stdout"], report["stderr"]) == (3, f"{tmp_path}\n",
+                                                                         "oops\n")
+    assert 0 < report["seconds"] < 10 and report["details"] == {}
+
+
+def test_without_json_the_output_and_status_are_the_commands(capsys):
+    code, out, err = run(capsys, "native", "--", "sh", "-c", "echo hi; echo warn >&2; exit 4")
+    assert (code, out) == (4, "hi\n")
+    assert err.startswith("warn\n") and "native: exit 4 after" in err
+
+
+def test_the_runners_own_failure_is_125_and_one_line(capsys):
+    code, out, err = run(capsys, "native", "--", "/nonexistent/program")
+    assert (code, out) == (125, "")
+    assert err.startswith("runners: error: cannot run /nonexistent/program")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["docker", "--", "true"], "needs --image"),
+    (["vm", "--image", "x", "--", "true"], "needs --kernel"),
+    (["native"], "no command"),
+    (["lxd", "--", "true"], "invalid choice"),
+])
+def test_usage_errors_exit_2_with_the_usage(capsys, argv, words):
+    with pytest.raises(SystemExit) as info:
+        runners.main(argv)
+    assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+class Slow(runners.Runtime):
+    """A runtime whose preparation takes long and whose run is quick."""
+
+    name = "slow"
+    help = "a test runtime"
+    required = ("thing",)
+
+    def options(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--thing")
+
+    def prepare(self, args: argparse.Namespace) -> None:
+        time.sleep(0.3)
+        args.prepared = True
+
+    def run(self, args: argparse.Namespace, command: list[str], timeout: int) -> runners.Ran:
+        assert args.prepared and timeout == 7
+        return runners.Ran(0, " ".join(command) + f" with {args.thing}", "", {"how": "fast"})
+
+    def facts(self, args: argparse.Namespace) -> dict[str, str]:
+        return {"slow": "1.0"}
+
+
+def test_a_new_runtime_is_a_class_and_one_line_and_preparing_is_not_timed(capsys, monkeypatch):
+    monkeypatch.setitem(runners.RUNTIMES, "slow", Slow())
+    code, out, _ = run(capsys, "slow", "--thing", "x", "--json", "--timeout", "7", "--",
+                       "echo", "a")
+    report = json.loads(out)
+    assert code == 0 and report["stdout"] == "echo a with x" and report["details"]["how"] == "fast"
+    assert report["seconds"] < 0.25  # the 0.3 s of preparation are not in it
+    assert run(capsys, "slow", "--facts")[1:] == ('{"slow": "1.0"}\n', "")
+    assert run(capsys, "slow", "--thing", "x", "--prepare") == (0, "", "")
+
+
+def test_docker_runs_the_cli_as_a_user_types_it(capsys, monkeypatch, tmp_path):
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" >> "$(dirname "$0")/calls"\n'
+                    'echo "from the container"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    code, out, _ = run(capsys, "docker", "--image", "sha256:abc", "--json", "--",
+                       "python3", "/bench/workloads.py", "ready")
+    assert code == 0 and json.loads(out)["stdout"] == "from the container\n"
+    argv = (tmp_path / "calls").read_text().splitlines()
+    assert argv[:3] == ["run", "--rm", "--name"] and argv[3].startswith("ac295-run-")
+    assert argv[4:] == ["--network", "none", "sha256:abc", "python3", "/bench/workloads.py",
+                        "ready"]
+
+
+def test_a_docker_run_that_times_out_removes_its_container(capsys, monkeypatch, tmp_path):
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\necho "$*" >> "$(dirname "$0")/calls"\n'
+                    '[ "$1" = run ] && exec sleep 30\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    code, _, err = run(capsys, "docker", "--image", "img", "--timeout", "1", "--", "true")
+    assert code == 125 and "did not finish within 1 s" in err
+    calls = (tmp_path / "calls").read_text().splitlines()
+    name = calls[0].split()[3]
+    assert calls[1] == f"rm --force {name}"
+
+
+def test_rootless_loads_the_archive_before_the_timed_run(capsys, monkeypatch, tmp_path):
+    from tasks.engine import rootless
+
+    done: list[str] = []
+    monkeypatch.setattr(rootless, "ensure_user", lambda: done.append("user"))
+    monkeypatch.setattr(rootless, "load", lambda archive: done.append(f"load {archive}")
+                        or "sha256:loaded")
+    monkeypatch.setattr(rootless, "run", lambda image, command, env, timeout: done.append(
+        f"run {image} {command} {timeout}") or rootless.Outcome(0, "ok\n", "", 100999))
+    code, out, _ = run(capsys, "rootless", "--archive", str(tmp_path / "a.tar"), "--json", "--",
+                       "python3", "-V")
+    assert code == 0 and json.loads(out)["details"] == {"host_uid": 100999}
+    assert done == ["user", f"load {tmp_path / 'a.tar'}",
+                    "run sha256:loaded ['python3', '-V'] 1800"]
+    monkeypatch.setattr(rootless, "ensure_user", lambda: (_ for _ in ()).throw(
+        RootlessError("podman does not work for ac295-rootless: no subuids")))
+    code, _, err = run(capsys, "rootless", "--archive", "a.tar", "--", "true")
+    assert code == 125 and "no subuids" in err
+
+
+def test_the_vms_initramfs_is_made_once_per_image(capsys, monkeypatch, tmp_path):
+    from tasks.engine.client import Engine
+    from tasks.vm import boot, initramfs
+
+    images = {"me/app:1": "sha256:" + "a" * 64, "me/app:2": "sha256:" + "b" * 64}
+    made: list[str] = []
+    monkeypatch.setattr(Engine, "image_id", lambda self, ref: images.get(ref))
+
+    def from_image(engine, image_id, dest):
+        made.append(image_id)
+        dest.write_text(image_id)
+        return "sha256:digest"
+
+    monkeypatch.setattr(initramfs, "from_image", from_image)
+    monkeypatch.setattr(boot, "boot", lambda kernel, initrd, command, timeout: boot.Booted(
+        0, f"{initrd.read_text()[7:11]} {command}\n", "", "tcg", "", False, 9.0, 2.0))
+    cpio = tmp_path / "vm.cpio"
+    for image in ("me/app:1", "me/app:1", "me/app:2"):
+        code, out, _ = run(capsys, "vm", "--image", image, "--kernel", "vmlinuz", "--initramfs",
+                           str(cpio), "--json", "--", "python3", "-c", "print('a b')")
+        assert code == 0
+    assert made == [images["me/app:1"], images["me/app:2"]]
+    report = json.loads(out)
+    assert report["stdout"] == "bbbb python3 -c 'print('\"'\"'a b'\"'\"')'\n"  # a shell line
+    assert report["details"]["accel"] == "tcg"
+    assert (tmp_path / "vm.image").read_text() == images["me/app:2"]
+    code, _, err = run(capsys, "vm", "--image", "me/nosuch:1", "--kernel", "k", "--", "true")
+    assert code == 125 and "no image me/nosuch:1" in err
+
+
+def test_it_runs_as_a_module_from_the_projects_root(tmp_path):
+    """The documented way: ``python -m tasks.runners`` in the project's root."""
+    found = subprocess.run([sys.executable, "-m", "tasks.runners", "native", "--cwd",
+                            str(tmp_path), "--json", "--", "sh", "-c", "echo ready"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["stdout"] == "ready\n"
