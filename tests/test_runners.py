@@ -179,3 +179,19 @@ def test_it_runs_as_a_module_from_the_projects_root(tmp_path):
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["stdout"] == "ready\n"
+
+
+def test_facts_say_the_versions(capsys, monkeypatch):
+    from tasks.engine.client import Engine
+    from tasks.vm import boot
+
+    monkeypatch.setattr(Engine, "server", lambda self: {
+        "ServerVersion": "20.10.24+dfsg1", "Driver": "overlay2", "CgroupVersion": "1"})
+    assert json.loads(run(capsys, "docker", "--facts")[1]) == {
+        "docker": "20.10.24+dfsg1 (overlay2, cgroup v1)"}
+    monkeypatch.setattr(boot, "accelerator", lambda kernel: "tcg")
+    monkeypatch.setattr(runners, "_version", lambda command: f"{command[0]} 7.2")
+    assert json.loads(run(capsys, "vm", "--kernel", "k", "--facts")[1]) == {
+        "vm_accelerator": "tcg", "qemu": "qemu-system-x86_64 7.2"}
+    code, _, err = run(capsys, "vm", "--facts")
+    assert code == 125 and "need --kernel" in err

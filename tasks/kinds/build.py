@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Mapping
 from ..digests import file_sha256
 from ..engine import images, registry
 from ..errors import BuildError, SpecError
-from ..dsl import dockerfiles
+from ..dsl.dockerfiles import base_images, copies_whole_context
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step, normalize_ref
 from .actions import Check, Verdict, action, recorded, stale
@@ -102,7 +102,7 @@ def _inputs(step: BuildStep, identities: Identities, memo: Path | None
     # named without their registry: moving the registry changes no input
     parts.update({f"image {_repository(ref)}": str(identities[ref]) for ref in step.bases})
     parts["the Dockerfile"] = hashlib.sha256(dockerfile).hexdigest()
-    whole = dockerfiles.copies_whole_context(step.dockerfile)
+    whole = copies_whole_context(step.dockerfile)
     for rel in images.context_files(step.context, step.dockerfile, memo):
         if rel == ".dockerignore" and not whole:
             continue  # its rules are seen through the files they select
@@ -181,7 +181,7 @@ class Build(Kind[BuildStep]):
                             "Add it, or name another file with 'dockerfile:'.")
         args = f.mapping("args")
         try:
-            bases = dockerfiles.base_images(dockerfile, args)
+            bases = base_images(dockerfile, args)
         except (OSError, UnicodeDecodeError) as err:
             raise SpecError(f.where(at), f"cannot read {dockerfile} as UTF-8 text ({err})."
                             ) from None

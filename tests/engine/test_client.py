@@ -230,3 +230,13 @@ def test_find_made_lists_when_the_hint_is_missing_or_not_it(hint):
     info = engine.find_made("sha256:in", "ex:image", hint=hint)
     assert info is not None and info.id == "sha256:ours"
     client.api.images.assert_called_once()
+
+
+def test_server_is_what_the_engine_says_of_itself():
+    client = mock.Mock(spec=docker.DockerClient)
+    client.info.return_value = {"ServerVersion": "20.10.24", "Driver": "overlay2"}
+    assert Engine(factory=lambda: client).server() == {"ServerVersion": "20.10.24",
+                                                       "Driver": "overlay2"}
+    client.info.side_effect = docker.errors.APIError("500 Server Error")
+    with pytest.raises(EngineError, match="500 Server Error"):
+        Engine(factory=lambda: client).server()
