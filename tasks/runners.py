@@ -19,9 +19,9 @@ the rootless user) is made first, once, and is not in the time. The time is the 
 of the run alone: launch to exit, start-up included. Without ``--json``, the command's output
 is passed through and the exit status is the command's; with it, one JSON object is printed:
 ``runtime``, ``command``, ``exit_code`` (null when the VM sent no report), ``stdout``,
-``stderr``, ``seconds`` and ``details`` (the VM's accelerator and console, podman's uid).
-When the runner itself fails (no such image, podman or qemu missing), it says why on stderr
-and exits 125, as ``docker run`` does.
+``stderr``, ``seconds``, ``details`` (the VM's accelerator and console, podman's uid) and
+``why`` (when there is no exit code). When the runner itself fails (no such image, podman or
+qemu missing), it says why on stderr and exits 125, as ``docker run`` does.
 
 A new runtime is a ``Runtime`` subclass below and one line in ``RUNTIMES``.
 """
@@ -51,6 +51,7 @@ class Ran:
     stdout: str
     stderr: str
     details: dict[str, Any] = field(default_factory=dict)
+    why: str = ""  # when there is no exit code: why not
 
 
 def say(line: str) -> None:
@@ -115,6 +116,12 @@ class Docker(Runtime):
     def options(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--image", help="an image id or tag in the engine")
 
+    def prepare(self, args: argparse.Namespace) -> None:
+        from .engine.client import Engine
+
+        if Engine().image_id(args.image) is None:  # docker run would try Docker Hub
+            raise EngineError(f"the engine has no image {args.image}.")
+
     def run(self, args: argparse.Namespace, command: list[str], timeout: int) -> Ran:
         from .engine import containers
 
@@ -169,6 +176,9 @@ class Vm(Runtime):
         from .engine.client import Engine
         from .vm import initramfs
 
+        if not args.kernel.is_file():
+            raise VmError(f"no kernel at {args.kernel} (the compare or vm exercise's kernel "
+                          "step fetches one: .ac295/vm/<exercise>/kernel/vmlinuz).")
         engine = Engine()
         image_id = engine.image_id(args.image)
         if image_id is None:
@@ -188,9 +198,15 @@ class Vm(Runtime):
 
         booted = boot.boot(args.kernel, args.initramfs,
                            shlex.join(command), timeout=timeout)
+        why = ""
+        if booted.exit_code is None:
+            what = "it timed out" if booted.timed_out else "a panic, or qemu failed"
+            tail = "\n".join(booted.console.splitlines()[-15:])
+            why = f"no report came back from the guest ({what}); the console said:\n{tail}"
         return Ran(booted.exit_code, booted.stdout, booted.stderr,
                    {"accel": booted.accel, "console": booted.console[-2000:],
-                    "timed_out": booted.timed_out, "guest_command_s": booted.guest_command_s})
+                    "timed_out": booted.timed_out, "guest_command_s": booted.guest_command_s},
+                   why)
 
     def facts(self, args: argparse.Namespace) -> dict[str, str]:
         from .vm import boot
@@ -253,11 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"runtime": runtime.name, "command": command,
                           "exit_code": ran.exit_code, "stdout": ran.stdout,
-                          "stderr": ran.stderr, "seconds": seconds, "details": ran.details}))
+                          "stderr": ran.stderr, "seconds": seconds, "details": ran.details,
+                          "why": ran.why}))
         return 0
     sys.stdout.write(ran.stdout)
     sys.stderr.write(ran.stderr)
-    say(f"{runtime.name}: exit {ran.exit_code} after {seconds:.3f} s")
+    say(f"{runtime.name}: exit {ran.exit_code} after {seconds:.3f} s"
+        + (f": {ran.why}" if ran.why else ""))
     return 1 if ran.exit_code is None else ran.exit_code
 
 

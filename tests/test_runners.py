@@ -94,7 +94,18 @@ def test_a_new_runtime_is_a_class_and_one_line_and_preparing_is_not_timed(capsys
     assert run(capsys, "slow", "--thing", "x", "--prepare") == (0, "", "")
 
 
-def test_docker_runs_the_cli_as_a_user_types_it(capsys, monkeypatch, tmp_path):
+@pytest.fixture
+def engine_images(monkeypatch) -> dict[str, str]:
+    """The engine's images, by reference (``Engine.image_id`` answers from it)."""
+    from tasks.engine.client import Engine
+
+    found = {"sha256:abc": "sha256:abc", "img": "sha256:" + "c" * 64,
+             "me/app:1": "sha256:" + "a" * 64, "me/app:2": "sha256:" + "b" * 64}
+    monkeypatch.setattr(Engine, "image_id", lambda self, ref: found.get(ref))
+    return found
+
+
+def test_docker_runs_the_cli_as_a_user_types_it(capsys, monkeypatch, tmp_path, engine_images):
     fake = tmp_path / "docker"
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" >> "$(dirname "$0")/calls"\n'
                     'echo "from the container"\n')
@@ -109,7 +120,8 @@ def test_docker_runs_the_cli_as_a_user_types_it(capsys, monkeypatch, tmp_path):
                         "ready"]
 
 
-def test_a_docker_run_that_times_out_removes_its_container(capsys, monkeypatch, tmp_path):
+def test_a_docker_run_that_times_out_removes_its_container(capsys, monkeypatch, tmp_path,
+                                                           engine_images):
     fake = tmp_path / "docker"
     fake.write_text('#!/bin/sh\necho "$*" >> "$(dirname "$0")/calls"\n'
                     '[ "$1" = run ] && exec sleep 30\nexit 0\n')
@@ -120,6 +132,11 @@ def test_a_docker_run_that_times_out_removes_its_container(capsys, monkeypatch, 
     calls = (tmp_path / "calls").read_text().splitlines()
     name = calls[0].split()[3]
     assert calls[1] == f"rm --force {name}"
+
+
+def test_a_missing_image_fails_before_docker_would_try_docker_hub(capsys, engine_images):
+    code, _, err = run(capsys, "docker", "--image", "python:3.99", "--", "true")
+    assert code == 125 and "the engine has no image python:3.99" in err
 
 
 def test_rootless_loads_the_archive_before_the_timed_run(capsys, monkeypatch, tmp_path):
@@ -142,13 +159,14 @@ def test_rootless_loads_the_archive_before_the_timed_run(capsys, monkeypatch, tm
     assert code == 125 and "no subuids" in err
 
 
-def test_the_vms_initramfs_is_made_once_per_image(capsys, monkeypatch, tmp_path):
-    from tasks.engine.client import Engine
+def test_the_vms_initramfs_is_made_once_per_image(capsys, monkeypatch, tmp_path,
+                                                 engine_images):
     from tasks.vm import boot, initramfs
 
-    images = {"me/app:1": "sha256:" + "a" * 64, "me/app:2": "sha256:" + "b" * 64}
+    images = engine_images
     made: list[str] = []
-    monkeypatch.setattr(Engine, "image_id", lambda self, ref: images.get(ref))
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"kernel")
 
     def from_image(engine, image_id, dest):
         made.append(image_id)
@@ -160,16 +178,27 @@ def test_the_vms_initramfs_is_made_once_per_image(capsys, monkeypatch, tmp_path)
         0, f"{initrd.read_text()[7:11]} {command}\n", "", "tcg", "", False, 9.0, 2.0))
     cpio = tmp_path / "vm.cpio"
     for image in ("me/app:1", "me/app:1", "me/app:2"):
-        code, out, _ = run(capsys, "vm", "--image", image, "--kernel", "vmlinuz", "--initramfs",
-                           str(cpio), "--json", "--", "python3", "-c", "print('a b')")
+        code, out, _ = run(capsys, "vm", "--image", image, "--kernel", str(kernel),
+                           "--initramfs", str(cpio), "--json", "--", "python3", "-c",
+                           "print('a b')")
         assert code == 0
     assert made == [images["me/app:1"], images["me/app:2"]]
     report = json.loads(out)
     assert report["stdout"] == "bbbb python3 -c 'print('\"'\"'a b'\"'\"')'\n"  # a shell line
     assert report["details"]["accel"] == "tcg"
     assert (tmp_path / "vm.image").read_text() == images["me/app:2"]
-    code, _, err = run(capsys, "vm", "--image", "me/nosuch:1", "--kernel", "k", "--", "true")
+    code, _, err = run(capsys, "vm", "--image", "me/nosuch:1", "--kernel", str(kernel), "--",
+                       "true")
     assert code == 125 and "no image me/nosuch:1" in err
+    code, _, err = run(capsys, "vm", "--image", "me/app:1", "--kernel", "/no/vmlinuz", "--",
+                       "true")
+    assert code == 125 and "no kernel at /no/vmlinuz" in err
+    monkeypatch.setattr(boot, "boot", lambda kernel, initrd, command, timeout: boot.Booted(
+        None, "", "", "tcg", "[ 0.1] Kernel panic - not syncing: no init\n", False, 1.0, None))
+    code, out, err = run(capsys, "vm", "--image", "me/app:1", "--kernel", str(kernel),
+                         "--initramfs", str(cpio), "--", "true")
+    assert code == 1 and "no report came back from the guest (a panic" in err
+    assert "Kernel panic - not syncing" in err
 
 
 def test_it_runs_as_a_module_from_the_projects_root(tmp_path):
