@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import CommandFailed, EngineError
 from .boundary import translated
 from .client import CONTAINER_LIMITS, Engine
+from .options import ContainerOptions
 from .refs import repository_tag as parse_repository_tag
 from ..progress import Progress
 
@@ -64,8 +65,11 @@ def _wait(container: Any, task: str, timeout: int, what: str, who: str) -> dict[
 @translated
 def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
              env: Mapping[str, str], timeout: int, labels: Mapping[str, str], task: str,
-             progress: Progress, network: str | None = None) -> Outcome:
+             progress: Progress, network: str | None = None,
+             options: ContainerOptions | None = None) -> Outcome:
     """Run ``command`` in a fresh container from ``image_id`` and return its outcome.
+
+    ``options``: an entrypoint, a working folder, a user, mounts (see ``options``).
 
     Raises:
         EngineError: the container could not be created or did not finish within ``timeout``.
@@ -79,7 +83,7 @@ def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
         container = client.containers.create(
             image_id, command=list(command) if command is not None else None,
             environment=dict(env), labels=dict(labels), detach=True, **on_network,
-            **CONTAINER_LIMITS)
+            **(options.create_kwargs() if options else {}), **CONTAINER_LIMITS)
     except docker.errors.ImageNotFound:
         raise EngineError(f"{task}: the image {image_id[:19]} is gone from the engine; "
                           "rerun so that its build step makes it again.") from None

@@ -1,9 +1,9 @@
-"""Services and networks: containers that keep running while later steps talk to them.
+"""Services, networks and volumes: what keeps existing while later steps talk to it.
 
 A service is started, probed until ready, and removed when doit's run ends (after success,
-after a failed task and after Ctrl-C; see ``tasks.reporter``). Its network goes the same way,
-after the containers. Leftovers of a run that was killed outright (same name, same label) are
-swept before a new one starts.
+after a failed task and after Ctrl-C; see ``tasks.reporter``). Its network and its named
+volumes go the same way, after the containers. Leftovers of a run that was killed outright
+(same name, same label) are swept before a new one starts.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import EngineError, ServiceError
 from .boundary import translated
 from .client import CONTAINER_LIMITS, LABEL_PROJECT, LABEL_TASK, Engine
+from .options import ContainerOptions
 from ..progress import Progress
 
 LABEL_EPHEMERAL = "org.ac295.ephemeral"
@@ -24,11 +25,13 @@ LABEL_EPHEMERAL = "org.ac295.ephemeral"
 
 @dataclass(frozen=True)
 class Probe:
-    """When a service is ready: a log line and/or an HTTP answer, within a timeout."""
+    """When a service is ready: a log line, an HTTP answer and/or Docker's "healthy" (its
+    health check, see ``options.Health``), all within a timeout."""
 
     log: str | None = None
     http: str | None = None
     timeout: int = 60
+    healthy: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Service:
     aliases: Sequence[str] = ()
     ports: Mapping[str, str] = field(default_factory=dict)  # container port -> host port
     probe: Probe | None = None
+    options: ContainerOptions = field(default_factory=ContainerOptions)
 
 
 def _ours(labels: dict[str, str] | None, task: str | None, engine: Engine) -> bool:
@@ -114,6 +118,54 @@ def remove_network(engine: Engine, name: str, task: str, progress: Progress) -> 
 
 
 @translated
+def create_volume(engine: Engine, name: str, task: str, progress: Progress) -> None:
+    """Create named volume ``name`` fresh (empty), removing a stale one of ours first."""
+    import docker.errors
+
+    client = engine.client
+    try:
+        stale = client.volumes.get(name)
+    except docker.errors.NotFound:
+        stale = None
+    if stale is not None:
+        if not _ours(stale.attrs.get("Labels"), task, engine):
+            raise EngineError(f"{task}: a volume named {name} exists and this project did not "
+                              "make it. Remove it (docker volume rm) or rename the step's "
+                              "volume.")
+        for container in client.containers.list(all=True, filters={"volume": name}):
+            if not _ours(container.labels, None, engine):
+                raise EngineError(f"{task}: the volume {name} exists and container "
+                                  f"{container.name} (not made by this project) uses it. "
+                                  "Remove it or rename the volume.")
+            container.remove(force=True)
+        stale.remove(force=True)
+        progress(f"removed stale volume {name}")
+    client.volumes.create(name, labels=engine.labels(task, **{LABEL_EPHEMERAL: "1"}))
+    progress(f"volume {name} created")
+
+
+@translated
+def remove_volume(engine: Engine, name: str, task: str, progress: Progress) -> None:
+    """Remove named volume ``name`` (after its containers) if this project made it."""
+    import docker.errors
+
+    try:
+        volume = engine.client.volumes.get(name)
+    except docker.errors.NotFound:
+        return
+    if not _ours(volume.attrs.get("Labels"), task, engine):
+        return
+    for container in engine.client.containers.list(all=True, filters={"volume": name}):
+        if _ours(container.labels, None, engine):
+            container.remove(force=True)
+    try:
+        volume.remove(force=True)
+    except docker.errors.NotFound:
+        return
+    progress(f"volume {name} removed")
+
+
+@translated
 def start(engine: Engine, image_id: str, service: Service, progress: Progress) -> str:
     """Start a service container and wait until its readiness probe passes.
 
@@ -135,7 +187,8 @@ def start(engine: Engine, image_id: str, service: Service, progress: Progress) -
         name=name, environment=dict(service.env), detach=True,
         labels=engine.labels(task, **{LABEL_EPHEMERAL: "1"}),
         ports={port if "/" in port else f"{port}/tcp": ("127.0.0.1", int(host))
-               for port, host in service.ports.items()}, **kwargs, **CONTAINER_LIMITS)
+               for port, host in service.ports.items()}, **kwargs,
+        **service.options.create_kwargs(), **CONTAINER_LIMITS)
     try:
         container.start()
         published = ", ".join(f"127.0.0.1:{h}->{c}" for c, h in service.ports.items())
@@ -157,30 +210,47 @@ def stop(engine: Engine, name: str, task: str, progress: Progress) -> None:
 
 def wait_ready(task: str, name: str, probe: Probe, logs: Callable[[], str],
                check_alive: Callable[[], None], progress: Progress, where: str = "",
-               interval: float = 0.2) -> None:
-    """Poll until the probe's log line has appeared and its URL answers; after the probe's
-    timeout, fail with the service's logs. One loop for a local container and a Swarm
-    service: ``check_alive`` raises when the service ended before it was ready, ``where``
-    names the place in the error (" on the cluster").
+               interval: float = 0.2,
+               health: Callable[[], tuple[str, str]] | None = None) -> None:
+    """Poll until the probe's log line has appeared, its URL answers and (``probe.healthy``)
+    Docker says the container is healthy; after the probe's timeout, fail with the
+    service's logs. One loop for a local container and a Swarm service: ``check_alive``
+    raises when the service ended before it was ready, ``where`` names the place in the
+    error (" on the cluster"), ``health`` returns Docker's health status and the last
+    check's output.
 
     Raises:
-        ServiceError: not ready in time (or what ``check_alive`` raises).
+        ServiceError: not ready in time, unhealthy (or what ``check_alive`` raises).
     """
     deadline = time.monotonic() + probe.timeout
     log_ok, http_ok = probe.log is None, probe.http is None
+    health_ok = not probe.healthy
+    if not health_ok and health is None:
+        raise ServiceError(f"{task}: a health check cannot be read{where}; use 'ready: log:' "
+                           "or 'ready: http:' there.")
+    said = ""
     while time.monotonic() < deadline:
         check_alive()
         if not log_ok and probe.log is not None:
             log_ok = re.search(probe.log, logs(), re.MULTILINE) is not None
         if not http_ok and probe.http is not None:
             http_ok = answers(probe.http)
-        if log_ok and http_ok:
-            progress(f"service {name} is ready")
+        if not health_ok and health is not None:
+            status, said = health()
+            if status == "unhealthy":
+                raise ServiceError(f"{task}: the service's health check failed{where} (last "
+                                   f"check: {said or 'no output'}). Fix the service or its "
+                                   f"'healthcheck:'.\n--- logs ---\n{logs()}")
+            health_ok = status == "healthy"
+        if log_ok and http_ok and health_ok:
+            progress(f"service {name} is ready" + (" (healthy)" if probe.healthy else ""))
             return
         time.sleep(interval)
+    health_said = f"; health: {'ok' if health_ok else 'not healthy yet'}" + \
+        (f" ({said})" if said and not health_ok else "") if probe.healthy else ""
     raise ServiceError(f"{task}: the service was not ready{where} within {probe.timeout} s "
                        f"(log /{probe.log}/: {'ok' if log_ok else 'not seen'}; http "
-                       f"{probe.http}: {'ok' if http_ok else 'no answer'}). Raise "
+                       f"{probe.http}: {'ok' if http_ok else 'no answer'}{health_said}). Raise "
                        f"'ready: timeout:' or fix the service.\n--- logs ---\n{logs()}")
 
 
@@ -192,7 +262,14 @@ def _wait_ready(task: str, probe: Probe, container: Any, progress: Progress) -> 
                                f"(exit code {container.attrs['State'].get('ExitCode')}).\n"
                                f"--- logs ---\n{_logs(container)}")
 
-    wait_ready(task, container.name, probe, lambda: _logs(container), alive, progress)
+    def health() -> tuple[str, str]:  # read after alive()'s reload
+        state = (container.attrs.get("State") or {}).get("Health") or {}
+        checks = state.get("Log") or [{}]
+        said = " ".join(str(checks[-1].get("Output") or "").split())[-300:]
+        return str(state.get("Status") or "none"), said
+
+    wait_ready(task, container.name, probe, lambda: _logs(container), alive, progress,
+               health=health)
 
 
 def _logs(container: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import Kind, KindTable
 from .build import Build
 from .commit import Commit
+from .compose import Compose
 from .grade import Grade, GradeStudent
 from .import_ import Import
 from .kernel import Kernel
@@ -22,6 +23,7 @@ from .service import Service
 from .sh import Sh
 from .venv import Venv
 from .vm import Vm
+from .volume import Volume
 from .wheelhouse import Wheelhouse
 
 KINDS = KindTable()
@@ -35,6 +37,7 @@ KINDS.register(Run())
 KINDS.register(Service())
 KINDS.register(Push())
 KINDS.register(Network())
+KINDS.register(Volume())
 KINDS.register(Sh())
 KINDS.register(Save())
 KINDS.register(Kernel())
@@ -42,5 +45,6 @@ KINDS.register(Vm())
 KINDS.register(Measure())
 KINDS.register(Grade())
 KINDS.register(GradeStudent())
+KINDS.register(Compose())
 
 __all__ = ["REGISTRY", "Kind", "KindTable"]

@@ -17,19 +17,22 @@ from typing import Any, ClassVar, Mapping
 
 from ..cluster import jobs
 from ..engine import containers, rootless
+from ..cluster.nodes import ClusterError
+from ..engine.options import ContainerOptions
 from ..errors import RecordMissing, SpecError, did_you_mean
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from . import expect as expect_mod
 from .actions import action, recorded
 from ..progress import progress
+from . import container
 from .base import Key, Kind, TaskContext
 from .expect import Expect
 from .reuse import image_facts
 from .runtime import Runtime
 
 #: The keys of a service that a one-shot run may not have.
-SERVICE_ONLY = ("name", "aliases", "ports", "ready")
+SERVICE_ONLY = ("name", "aliases", "ports", "ready", "healthcheck")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +47,10 @@ class RunStep(Step):
     timeout: int
     network: str | None = None  # name of a network step in the same exercise
     runtime: str = "docker"  # or "rootless": podman, from a save step's archive
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    user: str | None = None
+    volumes: tuple[container.Use, ...] = ()
 
     @property
     def source(self) -> str:
@@ -70,13 +77,18 @@ def run_rootless(rt: Runtime, step: RunStep, archive: Path) -> None:
         recording.local = {"image_id": image_id, "host_uid": outcome.host_uid}
 
 
-def run(rt: Runtime, step: RunStep, network: str | None) -> None:
+def run(rt: Runtime, step: RunStep, network: str | None,
+        options: ContainerOptions | None = None) -> None:
     """Run the one-shot container from the image step's recorded id and check its output."""
     with recorded(rt.record_path(step.task), step.task) as recording:
         _, image_id = image_facts(rt, step.source, step.task)
         swarm = rt.swarm
         outcome: containers.Outcome
         node: dict[str, str] = {}
+        if swarm is not None and options:
+            raise ClusterError(f"{step.task}: {', '.join(container.used(step))} cannot be "
+                               "used on the cluster yet. Run this exercise without cluster "
+                               "mode.")
         if swarm is not None:  # a Swarm job: the same checks, the same record
             job = jobs.run(rt.engine, swarm, image_id, step.command, step.env, step.timeout,
                            rt.engine.labels(step.task), step.task, progress, network=network)
@@ -87,7 +99,7 @@ def run(rt: Runtime, step: RunStep, network: str | None) -> None:
         else:
             outcome = containers.run_once(rt.engine, image_id, step.command, step.env,
                                           step.timeout, rt.engine.labels(step.task), step.task,
-                                          progress, network)
+                                          progress, network, options)
         expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
                           outcome.stderr, step.where.file)
         # What the checks read, and nothing of the image: the same output from a rebuilt
@@ -104,6 +116,7 @@ SHARED_KEYS = (
     Key("env", "mapping", "environment variables"),
     Key("network", "string", "a network step of this exercise to join"),
     Key("detach", "boolean", "true: a service, started and left running until the run ends"),
+    *container.KEYS,
 )
 RUNTIMES = ("docker", "rootless")
 
@@ -147,22 +160,35 @@ class Run(Kind[RunStep]):
         if runtime == "rootless" and "network" in f.node:
             raise SpecError(f.where("network"), "a rootless run has no network (podman runs "
                             "it with --network none).", "Remove 'network:' or the runtime.")
+        for key in container.NAMES:
+            if runtime == "rootless" and key in f.node:
+                raise SpecError(f.where(key), f"a rootless run has no '{key}' here.",
+                                f"Remove '{key}' or the runtime.")
         return RunStep(**common, image=f.required("run"), command=f.command("command"),
                        env=f.mapping("env"), expect=expect_mod.parse(f),
                        timeout=f.positive("timeout") or 300, network=f.text("network"),
-                       runtime=runtime)
+                       runtime=runtime, **container.parse(f, folder))
 
     def local_refs(self, step: RunStep) -> list[LocalRef]:
         if step.runtime == "rootless":
             return [LocalRef("run", step.image, "archive")]
-        return container_refs(step.image, step.network)
+        return container_refs(step.image, step.network) + container.refs(step)
+
+    def parse_inputs(self, step: RunStep) -> tuple[Path, ...]:
+        return container.binds(step)
 
     def ephemeral(self, step: RunStep) -> str:
-        return "on a network it talks to live services" if step.network else ""
+        if step.network:
+            return "on a network it talks to live services"
+        if any(u.volume for u in step.volumes):
+            return "it mounts a volume, which lives only as long as the run"
+        if step.volumes:
+            return "it mounts files of the exercise, read as they are when it runs"
+        return ""
 
     def task(self, step: RunStep, ctx: TaskContext) -> dict[str, Any]:
         if step.runtime == "rootless":
             archive = getattr(ctx.step(step.image), "archive")
             return {"actions": [action(run_rootless, ctx.rt, step, archive)]}
         network = getattr(ctx.step(step.network), "network") if step.network else None
-        return {"actions": [action(run, ctx.rt, step, network)]}
+        return {"actions": [action(run, ctx.rt, step, network, container.options(step, ctx))]}

@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from ..cluster import services as cluster_services
+from ..cluster.nodes import ClusterError
 from ..engine import services
+from ..engine.options import ContainerOptions, Health
 from ..errors import SpecError
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from .actions import action
 from ..progress import progress
+from . import container
 from .base import Key, Kind, TaskContext
 from .reuse import image_facts
 from .run import SHARED_KEYS, container_refs
@@ -26,7 +29,8 @@ from .runtime import Runtime
 READY = Key("ready", "object", "when the service counts as ready", keys=(
     Key("log", "regex", "a regular expression its log must match"),
     Key("http", "string", "a URL that must answer (any status below 500)"),
-    Key("timeout", "integer", "seconds to wait (default 60)"),
+    Key("timeout", "integer", "seconds to wait (default 60; with a healthcheck, as long as "
+        "its retries take)"),
 ))
 
 
@@ -43,6 +47,11 @@ class ServiceStep(Step):
     aliases: tuple[str, ...] = ()
     ports: Mapping[str, str] = field(default_factory=dict)  # container port -> host port
     ready: services.Probe | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    user: str | None = None
+    volumes: tuple[container.Use, ...] = ()
+    healthcheck: Health | None = None
 
     @property
     def source(self) -> str:
@@ -54,13 +63,19 @@ class ServiceStep(Step):
         return self.container or f"{self.exercise}-{self.name}"
 
 
-def start(rt: Runtime, step: ServiceStep, network: str | None) -> None:
+def start(rt: Runtime, step: ServiceStep, network: str | None,
+          options: ContainerOptions | None = None) -> None:
     """Start a service container (a Swarm service in cluster mode); wait until it is ready."""
     _, image_id = image_facts(rt, step.source, step.task)
     service = services.Service(
         name=step.container_name, task=step.task, command=step.command, env=step.env,
-        network=network, aliases=step.aliases, ports=step.ports, probe=step.ready)
+        network=network, aliases=step.aliases, ports=step.ports, probe=step.ready,
+        options=options or ContainerOptions())
     swarm = rt.swarm
+    if swarm is not None and options:
+        raise ClusterError(f"{step.task}: {', '.join(container.used(step, step.healthcheck))} "
+                           "cannot be used on the cluster yet. Run this exercise without "
+                           "cluster mode.")
     if swarm is not None:
         cluster_services.start(rt.engine, swarm, image_id, service, rt.config.state,
                                rt.engine.labels(step.task), progress)
@@ -85,7 +100,7 @@ class Service(Kind[ServiceStep]):
         Key("name", "string", "the container's name (default <exercise>-<step>)"),
         Key("aliases", "strings", "its names on the network"),
         Key("ports", "mapping", "container port: host port, published on 127.0.0.1 only"),
-        READY)
+        READY, container.HEALTHCHECK)
     summary = "start a service container (detach: true), removed when the run ends"
     misplaced = {"expect": ("a service (detach: true) has no 'expect'.",
                             "Check it with 'ready:' or with a later step."),
@@ -104,12 +119,18 @@ class Service(Kind[ServiceStep]):
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ServiceStep:
         ready = None
+        health = container.parse_health(f)
         r = f.sub("ready", tuple(k.name for k in READY.keys))
         if r is not None:
-            if not r.node.get("log") and not r.node.get("http"):
-                raise SpecError(f.where("ready"), "a readiness probe needs 'log' or 'http'.")
+            if not r.node.get("log") and not r.node.get("http") and health is None:
+                raise SpecError(f.where("ready"), "a readiness probe needs 'log' or 'http' "
+                                "(or the service a 'healthcheck:').")
             ready = services.Probe(log=r.regex("log"), http=r.text("http"),
-                                   timeout=r.positive("timeout") or 60)
+                                   timeout=r.positive("timeout") or
+                                   (health.bound() if health else 60),
+                                   healthy=health is not None)
+        elif health is not None:
+            ready = services.Probe(timeout=health.bound(), healthy=True)
         if "aliases" in f.node and "network" not in f.node:
             raise SpecError(f.where("aliases"), "aliases name a container on a network.",
                             "Add 'network:' (a network step of this exercise).")
@@ -121,15 +142,19 @@ class Service(Kind[ServiceStep]):
         return ServiceStep(**common, image=f.required("run"), command=f.command("command"),
                            env=f.mapping("env"), network=f.text("network"),
                            container=f.text("name"), aliases=f.texts("aliases"), ports=ports,
-                           ready=ready)
+                           ready=ready, healthcheck=health, **container.parse(f, folder))
 
     def local_refs(self, step: ServiceStep) -> list[LocalRef]:
-        return container_refs(step.image, step.network)
+        return container_refs(step.image, step.network) + container.refs(step)
+
+    def parse_inputs(self, step: ServiceStep) -> tuple[Path, ...]:
+        return container.binds(step)
 
     def ephemeral(self, step: ServiceStep) -> str:
         return "a service is a live system: started, checked and removed in every run"
 
     def task(self, step: ServiceStep, ctx: TaskContext) -> dict[str, Any]:
         network = getattr(ctx.step(step.network), "network") if step.network else None
-        return {"actions": [action(start, ctx.rt, step, network)],
+        options = container.options(step, ctx, step.healthcheck)
+        return {"actions": [action(start, ctx.rt, step, network, options)],
                 "meta": {"ac295_end": [action(stop, ctx.rt, step)]}}
