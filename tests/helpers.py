@@ -45,7 +45,13 @@ EXAMPLE_FILES = {
     "time-it.sh": "#!/bin/sh\n",
     "probe.py": "",
     "roster.yml": "- ana\n- bo\n",
+    "seed/greetings.txt": "Hello world\n",
+    "web.env": "MODE=demo\n",
 }
+#: The compose file that the `compose` section shows (its ```yaml docker-compose.yml block).
+EXAMPLE_FILES["docker-compose.yml"] = re.search(
+    r"^```yaml docker-compose\.yml\n(.*?)^```", KINDS_PAGE.read_text(),
+    re.MULTILINE | re.DOTALL).group(1)  # type: ignore[union-attr]
 EXAMPLE_CONFIG = ("variables:\n  registry: 127.0.0.1:5000\n  hub_user: me\n  student: s\n"
                   "  base_image: python:3.11-slim\n  local_prefix: ''\n")
 

@@ -428,7 +428,8 @@ class ComposeFile:
                                     f"Add a healthcheck to '{dep}' or use service_started.")
             after = tuple(f"{self.exercise}:{s}" for dep in depends[name] for s in steps_of(dep))
             net, aliases = attached[name]
-            fields = dict(image=images[name],
+            fields: dict[str, Any] = dict(
+                          image=images[name],
                           command=reader.words(node["command"], self.where(node, "command",
                                                                            path))
                           if node.get("command") is not None else None,

@@ -21,6 +21,7 @@ from ..dsl.model import LocalRef, Step
 from .actions import action
 from ..progress import progress
 from . import container
+from .container import Use
 from .base import Key, Kind, TaskContext
 from .reuse import image_facts
 from .run import SHARED_KEYS, container_refs
@@ -50,7 +51,7 @@ class ServiceStep(Step):
     entrypoint: tuple[str, ...] | None = None
     working_dir: str | None = None
     user: str | None = None
-    volumes: tuple[container.Use, ...] = ()
+    volumes: tuple[Use, ...] = ()
     healthcheck: Health | None = None
 
     @property

@@ -9,6 +9,7 @@ from doit.loader import generate_tasks
 from doit.tools import config_changed
 
 from helpers import compile_project, unwrap, write_project
+from tasks.engine.options import ContainerOptions
 from tasks.errors import Where
 from tasks.kinds import network, run, service
 from tasks.kinds.actions import Always
@@ -65,7 +66,7 @@ def test_service_task(compiled):
     assert task["task_dep"] == ["ex:net"]
     assert task["file_dep"] == [str(rt.record_path("ex:img"))]
     assert [unwrap(a) for a in task["actions"]] == \
-        [(service.start, (rt, ex.steps["db"], "helloNetwork"))]
+        [(service.start, (rt, ex.steps["db"], "helloNetwork", ContainerOptions()))]
     assert "teardown" not in task  # removed by the reporter, in doit's main process
     assert [unwrap(a) for a in task["meta"]["ac295_end"]] == \
         [(service.stop, (rt, ex.steps["db"]))]
@@ -89,7 +90,7 @@ def test_one_shot_run_on_the_network_runs_every_time(compiled):
     assert task["task_dep"] == ["ex:db", "ex:net"]
     assert "ac295_end" not in task["meta"]  # nothing to remove at the end: it ran to its end
     assert [unwrap(a) for a in task["actions"]] == \
-        [(run.run, (rt, ex.steps["probe"], "helloNetwork"))]
+        [(run.run, (rt, ex.steps["probe"], "helloNetwork", ContainerOptions()))]
 
 
 def test_phony_recipe_runs_every_time(compiled):
