@@ -88,7 +88,12 @@ def load_isolated(cfg: config_mod.Config, kinds: KindTable = KINDS
         try:
             return good, broken, edges.check(good, kinds, cfg.state)
         except SpecError as err:
-            name = err.where.file.parent.name
+            # the exercise whose folder holds the file (a compose file may sit deeper)
+            name = next((e.name for e in good
+                         if err.where.file.resolve().is_relative_to(e.folder.resolve())),
+                        err.where.file.parent.name)
+            if name not in {e.name for e in good}:
+                raise
             broken[name] = err
             good = [e for e in good if e.name != name]
 

@@ -49,7 +49,8 @@ def prune(rt: Runtime, kinds: KindTable, exercises: list[Exercise], dry_run: boo
     needed_inputs |= {str(f["inputs_digest"]) for f in locked.values() if f.get("inputs_digest")}
     garbage = (garbage_mod.unused_images(rt.engine, needed_inputs, needed_ids, keep)
                + garbage_mod.leftover_containers(rt.engine)
-               + garbage_mod.stale_networks(rt.engine))
+               + garbage_mod.stale_networks(rt.engine)
+               + garbage_mod.stale_volumes(rt.engine))
     total = garbage_mod.human(sum(g.size for g in garbage))
     if dry_run:
         for item in garbage:

@@ -115,6 +115,12 @@ def networks_left(engine: docker.DockerClient, proj: Project) -> list:
     return engine.networks.list(filters={"label": label})
 
 
+def volumes_left(engine: docker.DockerClient, proj: Project) -> list:
+    """Named volumes this project copy made that still exist."""
+    label = f"org.ac295.project={proj.state.resolve()}"
+    return engine.volumes.list(filters={"label": label})
+
+
 @dataclass
 class Registry:
     """A docker-registry process on 127.0.0.1 that the test starts, stops and restarts."""
@@ -166,7 +172,7 @@ def clone(tmp_path: Path, registry: str, name: str = "ac295", **env: str) -> Pro
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
     environ.update(AC295_REGISTRY=registry, AC295_REGISTRY_SERVICE="external",
                    AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
-                   AC295_DEMO2_PORT=str(free_port()),
+                   AC295_DEMO2_PORT=str(free_port()), AC295_COMPOSE_PORT=str(free_port()),
                    AC295_COMPARE_REPS="1")  # a whole-graph run measures each cell once
     environ.update(env)
     return Project(root, environ, registry, tag, f"{tag}-",

@@ -91,6 +91,12 @@ def sweep_engine(tmp_path_factory: pytest.TempPathFactory):
                 network.remove()
             except docker.errors.APIError:
                 pass
+    for volume in client.volumes.list(filters={"label": LABEL_PROJECT}):
+        if (volume.attrs.get("Labels") or {}).get(LABEL_PROJECT, "").startswith(base):
+            try:
+                volume.remove(force=True)
+            except docker.errors.APIError:
+                pass
     made = [i for i in client.api.images(filters={"label": LABEL_MADE})
             if (i.get("Labels") or {}).get(LABEL_MADE, "").rsplit(" ", 1)[-1].startswith(base)]
     for image in sorted(made, key=lambda i: i.get("Created", 0), reverse=True):  # children first
@@ -114,12 +120,13 @@ def project(tmp_path_factory: pytest.TempPathFactory, engine):
     from clones import Project, copy_project, free_port, leftovers
 
     root = copy_project(tmp_path_factory.mktemp("clone") / "ac295")
-    port, demo2_port = free_port(), free_port()
+    port, demo2_port, compose_port = free_port(), free_port(), free_port()
     hub_user = f"t{os.getpid()}"
     prefix = f"{hub_user}-"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
     env.update(AC295_REGISTRY=f"127.0.0.1:{port}", AC295_HUB_USER=hub_user,
                AC295_LOCAL_PREFIX=prefix, AC295_DEMO2_PORT=str(demo2_port),
+               AC295_COMPOSE_PORT=str(compose_port),
                AC295_COMPARE_REPS="1")  # the compare exercise measures each cell once
     proj = Project(root, env, f"127.0.0.1:{port}", hub_user, prefix, demo2_port)
     yield proj

@@ -1,9 +1,9 @@
 """What this project copy left in the engine and no longer needs: images of old inputs,
-stopped containers, stale networks.
+stopped containers, stale networks and volumes.
 
 Every input change leaves an image behind (and its content tag): a revert is then instant,
 but the disk fills. Only what carries this copy's labels is ever a candidate: images whose
-``org.ac295.made`` label names this copy's state folder, containers and networks whose
+``org.ac295.made`` label names this copy's state folder, containers, networks and volumes whose
 ``org.ac295.project`` label does. Of the images each step made, the ones still named by the
 records, notes or lock are kept, and so are the ``keep`` newest others.
 """
@@ -21,7 +21,7 @@ from ..progress import Progress
 class Garbage:
     """One thing to remove: what it is, how the engine names it, its size, whose it was."""
 
-    kind: str  # "image", "container" or "network"
+    kind: str  # "image", "container", "network" or "volume"
     ident: str
     name: str
     size: int
@@ -89,19 +89,29 @@ def stale_networks(engine: Engine) -> list[Garbage]:
 
 
 @translated
+def stale_volumes(engine: Engine) -> list[Garbage]:
+    """Named volumes of this copy still in the engine (a killed run's)."""
+    found = engine.client.volumes.list(filters={"label": f"{LABEL_PROJECT}={engine.project}"})
+    return [Garbage("volume", v.name, v.name, 0,
+                    (v.attrs.get("Labels") or {}).get(LABEL_TASK, "?")) for v in found]
+
+
+@translated
 def remove(engine: Engine, garbage: Iterable[Garbage], progress: Progress) -> int:
     """Remove the things; return the bytes of images removed. Containers go first, then
-    networks, then images, newest first (a child before its parent)."""
+    networks and volumes, then images, newest first (a child before its parent)."""
     import docker.errors
 
     freed = 0
-    order = {"container": 0, "network": 1, "image": 2}
+    order = {"container": 0, "network": 1, "volume": 1, "image": 2}
     for item in sorted(garbage, key=lambda g: order[g.kind]):
         try:
             if item.kind == "container":
                 engine.client.api.remove_container(item.ident, force=True)
             elif item.kind == "network":
                 engine.client.api.remove_network(item.ident)
+            elif item.kind == "volume":
+                engine.client.api.remove_volume(item.ident, force=True)
             else:
                 engine.client.api.remove_image(item.ident, force=True, noprune=False)
                 freed += item.size

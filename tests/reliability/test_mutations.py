@@ -61,6 +61,22 @@ TABLE: dict[str, list[tuple[str, set[str]]]] = {
     "exercises/venv/compare.py": [("venv", {"venv:same-in-image"})],
     "exercises/venv/image/Dockerfile": [("venv", {"venv:image"})],
     "exercises/grade/roster.yml": [("grade", set())],  # the same students: nothing to grade
+    # a compose file's steps: each build context is its image's alone; the file, the env file
+    # and the seed (a comment each) change no step's config, and are read by services only
+    "exercises/compose/docker-compose.yml": [("compose", set())],
+    "exercises/compose/api.env": [("compose", set())],
+    "exercises/compose/seed/greetings.txt": [("compose", set())],
+    "exercises/compose/probe.py": [("compose", set())],
+    "exercises/compose/database/Dockerfile": [("compose", {"compose:app.database.image"})],
+    "exercises/compose/database/db.py": [("compose", {"compose:app.database.image"})],
+    "exercises/compose/api/Dockerfile": [("compose", {"compose:app.api.image"})],
+    "exercises/compose/api/api.py": [("compose", {"compose:app.api.image"})],
+    "exercises/compose/frontend/Dockerfile": [("compose", {"compose:app.frontend.image"})],
+    "exercises/compose/frontend/frontend.py": [("compose", {"compose:app.frontend.image"})],
+    "exercises/compose/integration-test/Dockerfile": [
+        ("compose", {"compose:app.integration-test.image"})],
+    "exercises/compose/integration-test/tests.py": [
+        ("compose", {"compose:app.integration-test.image"})],
 }
 # AC295_MUTATE_ALL=1 only: a debootstrap, and measurements that boot VMs (minutes each)
 BASE = {"exercises/base/rootfs.sh": [("base", {"base:image", "base:push"})]}
@@ -72,7 +88,10 @@ MEASURED = {
     "exercises/compare/requirements.txt": [("compare", {"compare:env"})],  # the same lock
 }
 EPHEMERAL = {"demo2:network", "demo2:db", "demo2:server", "demo2:answers",
-             "demo2:db-not-published"}
+             "demo2:db-not-published",
+             *(f"compose:{step}" for step in (
+                 "app", "app.default.network", "app.dbdata.volume", "app.database", "app.api",
+                 "app.frontend", "app.integration-test", "page", "private"))}
 
 
 def _mutate(path) -> None:
