@@ -119,8 +119,11 @@ class ComposeFile:
 
     def common(self, name: str, doc: str, node: LDict, path: str,
                after: tuple[str, ...] = ()) -> dict[str, Any]:
+        section, _, key = path.partition(".")  # services.<name>, networks.<name>, ...
+        parent = self.data.get(section)
+        line = parent.line_of(key) if isinstance(parent, LDict) and key in parent else node.line
         return dict(exercise=self.exercise, name=name, doc=doc,
-                    after=self.after + after, where=Where(self.file, node.line, path),
+                    after=self.after + after, where=Where(self.file, line, path),
                     lines=dict(node.key_lines))
 
     # --- networks and volumes ---------------------------------------------------------

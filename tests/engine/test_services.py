@@ -126,3 +126,129 @@ def test_an_ended_service_stops_the_wait():
     with pytest.raises(services.ServiceError, match="exited before"):
         services.wait_ready("ex:web", "web", services.Probe(log="x", timeout=5),
                             lambda: "", ended, print, interval=0)
+
+
+# --- health checks as readiness ------------------------------------------------------------
+
+def test_ready_once_docker_says_healthy():
+    states = iter([("starting", ""), ("starting", "refused"), ("healthy", "ok")])
+    told: list[str] = []
+    services.wait_ready("ex:db", "db", services.Probe(healthy=True, timeout=5), lambda: "",
+                        lambda: None, told.append, interval=0, health=lambda: next(states))
+    assert told == ["service db is ready (healthy)"]
+
+
+def test_unhealthy_fails_at_once_with_the_checks_output():
+    with pytest.raises(services.ServiceError) as err:
+        services.wait_ready("ex:db", "db", services.Probe(healthy=True, timeout=60),
+                            lambda: "db log line", lambda: None, print, interval=0,
+                            health=lambda: ("unhealthy", "connection refused"))
+    text = str(err.value)
+    assert "ex:db: the service's health check failed (last check: connection refused)" in text
+    assert text.endswith("db log line")
+
+
+def test_not_healthy_in_time_says_so():
+    with pytest.raises(services.ServiceError) as err:
+        services.wait_ready("ex:db", "db", services.Probe(log="^up", healthy=True, timeout=1),
+                            lambda: "up", lambda: None, print, interval=0.05,
+                            health=lambda: ("starting", "refused"))
+    assert "(log /^up/: ok; http None: ok; health: not healthy yet (refused))" in \
+        str(err.value)
+
+
+def test_a_health_probe_needs_a_way_to_read_it():
+    with pytest.raises(services.ServiceError, match="health check cannot be read"):
+        services.wait_ready("ex:db", "db", services.Probe(healthy=True, timeout=5),
+                            lambda: "", lambda: None, print, where=" on the cluster")
+
+
+def test_the_log_alone_does_not_make_a_health_probe_ready():
+    states = iter([("starting", "")] * 3 + [("healthy", "")])
+    polls: list[str] = []
+
+    def health() -> tuple[str, str]:
+        polls.append("x")
+        return next(states)
+
+    services.wait_ready("ex:db", "db", services.Probe(log="^up", healthy=True, timeout=5),
+                        lambda: "up", lambda: None, print, interval=0, health=health)
+    assert len(polls) == 4
+
+
+# --- named volumes ----------------------------------------------------------------------------
+
+def volume_client(existing: Any = None, users: list[Any] | None = None) -> mock.Mock:
+    client = mock.Mock(spec=docker.DockerClient)
+    client.volumes = mock.Mock()
+    client.containers = mock.Mock()
+    if existing is None:
+        client.volumes.get.side_effect = docker.errors.NotFound("no such volume")
+    else:
+        client.volumes.get.return_value = existing
+    client.containers.list.return_value = users or []
+    return client
+
+
+def test_create_volume_makes_a_labelled_volume():
+    client = volume_client()
+    engine = Engine(factory=lambda: client, project=PROJECT)
+    told: list[str] = []
+    services.create_volume(engine, "p-data", "ex:data", told.append)
+    client.volumes.create.assert_called_once_with(
+        "p-data", labels={LABEL_TASK: "ex:data", LABEL_PROJECT: PROJECT, LABEL_EPHEMERAL: "1"})
+    assert told == ["volume p-data created"]
+
+
+def test_create_volume_replaces_a_stale_one_of_ours_and_its_containers():
+    stale = mock.Mock(attrs={"Labels": {**OURS, LABEL_TASK: "ex:data"}})
+    user = mock.Mock(labels=dict(OURS))
+    client = volume_client(stale, [user])
+    engine = Engine(factory=lambda: client, project=PROJECT)
+    services.create_volume(engine, "p-data", "ex:data", lambda line: None)
+    client.containers.list.assert_called_once_with(all=True, filters={"volume": "p-data"})
+    user.remove.assert_called_once_with(force=True)
+    stale.remove.assert_called_once_with(force=True)
+    client.volumes.create.assert_called_once()
+
+
+@pytest.mark.parametrize("labels, users", [
+    ({LABEL_TASK: "ex:data"}, []),  # no project label: someone else's
+    ({**OURS, LABEL_TASK: "ex:data", LABEL_PROJECT: "/elsewhere/.ac295"}, []),  # another copy
+    ({**OURS, LABEL_TASK: "ex:data"}, [{"org.someone": "x"}]),  # ours, used by someone else
+])
+def test_create_volume_leaves_what_is_not_ours(labels, users):
+    stale = mock.Mock(attrs={"Labels": labels})
+    others = [mock.Mock(labels=u) for u in users]
+    for other in others:
+        other.name = "theirs"
+    client = volume_client(stale, others)
+    engine = Engine(factory=lambda: client, project=PROJECT)
+    with pytest.raises(EngineError, match="p-data"):
+        services.create_volume(engine, "p-data", "ex:data", lambda line: None)
+    stale.remove.assert_not_called()
+    for other in others:
+        other.remove.assert_not_called()
+    client.volumes.create.assert_not_called()
+
+
+def test_remove_volume_removes_ours_only():
+    ours = mock.Mock(attrs={"Labels": {**OURS, LABEL_TASK: "ex:data"}})
+    client = volume_client(ours)
+    engine = Engine(factory=lambda: client, project=PROJECT)
+    told: list[str] = []
+    services.remove_volume(engine, "p-data", "ex:data", told.append)
+    ours.remove.assert_called_once_with(force=True)
+    assert told == ["volume p-data removed"]
+    theirs = mock.Mock(attrs={"Labels": {LABEL_TASK: "ex:data"}})
+    client = volume_client(theirs)
+    engine = Engine(factory=lambda: client, project=PROJECT)
+    services.remove_volume(engine, "p-data", "ex:data", told.append)
+    theirs.remove.assert_not_called()
+
+
+def test_remove_volume_that_is_gone():
+    client = volume_client()
+    engine = Engine(factory=lambda: client, project=PROJECT)
+    services.remove_volume(engine, "p-data", "ex:data", lambda line: None)
+    client.volumes.create.assert_not_called()
