@@ -17,9 +17,8 @@ from typing import Any, ClassVar, Mapping
 
 from ..cluster import jobs
 from ..engine import containers, rootless
-from ..cluster.nodes import ClusterError
 from ..engine.options import ContainerOptions
-from ..errors import RecordMissing, SpecError, did_you_mean
+from ..errors import ClusterError, RecordMissing, SpecError, did_you_mean
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from . import expect as expect_mod

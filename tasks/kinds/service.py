@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from ..cluster import services as cluster_services
-from ..cluster.nodes import ClusterError
 from ..engine import services
 from ..engine.options import ContainerOptions, Health
-from ..errors import SpecError
+from ..errors import ClusterError, SpecError
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from .actions import action

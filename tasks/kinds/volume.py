@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..engine import services
+from ..errors import ClusterError
 from ..dsl.fields import Fields
 from ..dsl.model import Role, Step
 from .actions import action
@@ -32,8 +33,6 @@ class VolumeStep(Step):
 def create(rt: Runtime, step: VolumeStep) -> None:
     """Create the volume fresh (a leftover of a killed run is removed first)."""
     if rt.swarm is not None:
-        from ..cluster.nodes import ClusterError
-
         raise ClusterError(f"{step.task}: named volumes are not supported on the cluster (a "
                            "volume lives on one node). Run this exercise without cluster mode.")
     services.create_volume(rt.engine, step.volume, step.task, progress)
