@@ -12,10 +12,11 @@ Schema, ``${NAME}`` from the step's ``variables:``) and makes, for step ``S``:
 - ``S.<network>.network`` and ``S.<volume>.volume``: network and volume steps;
 - ``S`` itself: ordered after all of them, it says what runs where.
 
-``depends_on`` becomes ``after:`` (a service with a ``healthcheck`` is started only when
-healthy, so ``service_healthy`` and ``service_started`` both wait for what they name; a
-one-shot run's step ends when it exited 0). Names in the engine carry ``local_prefix``.
-Every key the project cannot honour is an error at its line (``REFUSED`` says why).
+``depends_on`` becomes ``after:``: a service step with a ``healthcheck`` ends only when
+Docker says it is healthy, and a one-shot run's step when it exited 0, so what waits for
+them (``service_healthy``, ``service_completed_successfully``) starts after that;
+``service_started`` waits for the start. Names in the engine carry ``local_prefix``. Every
+key the project cannot honour is an error at its line (``composekeys.REFUSED`` says why).
 """
 from __future__ import annotations
 
@@ -56,11 +57,11 @@ def summary(rt: Runtime, step: ComposeStep) -> None:
     """Say what runs where, once every step of the file ran."""
     for service in step.services:
         ports = ", ".join(f"127.0.0.1:{h}->{c}" for c, h in service.ports.items())
-        progress(f"{service.name}: container {service.container_name}"
-                 + (f", {ports}" if ports else ""))
-    if step.runs:
-        progress(f"passed: {', '.join(step.runs)}")
-
+        progress(f"{service.aliases[0]}: {service.container_name} runs"
+                 + (" (healthy)" if service.healthcheck else "")
+                 + (f", published on {ports}" if ports else ""))
+    for name in step.runs:
+        progress(f"{name}: ran once and exited 0")
 
 
 class Compose(Kind[ComposeStep]):
@@ -84,7 +85,7 @@ class Compose(Kind[ComposeStep]):
         variables = f.mapping("variables")
         data = reader.load(file, variables)
         read = ComposeFile(data, file, folder, common["exercise"], common["name"],
-                       f.variables.get("local_prefix", ""), common["after"])
+                           f.variables.get("local_prefix", ""), common["after"])
         made, once = read.app(f.texts("runs"), f.where("runs"))
         waits = tuple(f"{common['exercise']}:{s.name}" for s in made
                       if isinstance(s, (ServiceStep, RunStep)))

@@ -128,7 +128,7 @@ def test_the_builtin_kinds_are_one_module_each():
     assert {k.name for k in KINDS} == {"venv", "wheelhouse", "build", "import", "pull",
                                           "commit", "run", "service", "push", "network", "sh",
                                           "save", "kernel", "vm", "measure", "grade",
-                                          "grade-student"}
+                                          "grade-student", "volume", "compose"}
 
 
 def test_a_new_kind_is_one_module_and_one_line(tmp_path, engine):
