@@ -10,6 +10,7 @@ does with a valid file, and which of its keys it refuses, is the compose kind's 
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -78,6 +79,10 @@ def validate(data: yamlsrc.LDict, path: Path) -> None:
         if extra:
             keys.append(str(extra[0]))
             problem = f"'{extra[0]}' is not a key of the Compose Specification here"
+            close = difflib.get_close_matches(str(extra[0]), sorted(allowed), n=1)
+            if close:
+                raise SpecError(where_of(data, keys, path), f"not a valid compose file: "
+                                f"{problem}.", f"Did you mean '{close[0]}'?")
     elif len(problem) > 160:
         problem = problem[:157] + "..."
     raise SpecError(where_of(data, keys, path), f"not a valid compose file: {problem}.",

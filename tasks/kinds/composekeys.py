@@ -196,13 +196,12 @@ class KeyReader:
                 if str(source).startswith("~"):
                     raise SpecError(where, f"'{source}' is outside the exercise folder: only "
                                     "files of the exercise may be mounted.")
+                path = bind_path(str(source), self.file.parent, self.folder, where)
                 if not read_only:
                     raise SpecError(where, f"the bind of '{source}' must be read-only: the "
                                     "project mounts files of the exercise read-only.",
                                     "Add ':ro' (or read_only: true), or use a named volume.")
-                uses.append(Use(target=target, path=bind_path(str(source), self.file.parent,
-                                                              self.folder, where),
-                                read_only=True))
+                uses.append(Use(target=target, path=path, read_only=True))
             else:
                 if source not in volumes:
                     raise SpecError(where, f"the volume '{source}' is not declared.",

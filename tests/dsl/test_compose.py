@@ -149,6 +149,15 @@ def test_schema_errors_name_line_and_key(tmp_path, text, line, key, said):
     assert "\n" not in message
 
 
+def test_a_misspelt_key_gets_a_suggestion(tmp_path):
+    path = write(tmp_path, "services:\n  web:\n    image: x\n    enviroment: {A: b}\n")
+    with pytest.raises(SpecError) as info:
+        compose.load(path, {})
+    assert str(info.value) == (f"{path}:4 (key 'services.web.enviroment'): not a valid compose "
+                               "file: 'enviroment' is not a key of the Compose Specification "
+                               "here. Did you mean 'environment'?")
+
+
 def test_not_a_mapping(tmp_path):
     with pytest.raises(SpecError, match="is a mapping with 'services:'"):
         compose.load(write(tmp_path, "- a list\n"), {})

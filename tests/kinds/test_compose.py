@@ -259,6 +259,7 @@ REFUSED = [
     ("extends: {service: base}", "services.web.extends", "in full"),
     ("volumes: ['/etc:/host-etc:ro']", "services.web.volumes", "outside the exercise folder"),
     ("volumes: ['../..:/up:ro']", "services.web.volumes", "outside the exercise folder"),
+    ("volumes: ['../secrets:/secrets']", "services.web.volumes", "outside the exercise folder"),
     ("volumes: ['~/.ssh:/keys:ro']", "services.web.volumes", "outside the exercise folder"),
     ("volumes: ['./seed:/seed']", "services.web.volumes", "read-only"),
     ("volumes: [{type: bind, source: ./seed, target: /seed}]", "services.web.volumes",
