@@ -223,7 +223,7 @@ class KeyReader:
             raise SpecError(where, "a healthcheck needs a 'test' here (the image's own "
                             "HEALTHCHECK is not read).")
         words = ("CMD-SHELL", test) if isinstance(test, str) else tuple(str(t) for t in test)
-        if words[0] not in ("CMD", "CMD-SHELL") or len(words) < 2:
+        if len(words) < 2 or words[0] not in ("CMD", "CMD-SHELL") or not words[1].strip():
             raise SpecError(where, f"the test {list(words)} is not [CMD, ...], "
                             "[CMD-SHELL, command] or a command string.")
         times = {key: reader.duration(h[key], self.where(h, key, f"{path}.healthcheck"))

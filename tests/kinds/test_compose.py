@@ -284,6 +284,8 @@ REFUSED = [
      "no healthcheck"),
     ("healthcheck: {interval: 2s}", "services.web.healthcheck", "needs a 'test'"),
     ("healthcheck: {test: [CMD], interval: 2s}", "services.web.healthcheck", "is not [CMD"),
+    ("healthcheck: {test: [], interval: 2s}", "services.web.healthcheck", "is not [CMD"),
+    ("healthcheck: {test: '', interval: 2s}", "services.web.healthcheck", "is not [CMD"),
     ("healthcheck: {test: 'true', interval: soon}", "services.web.healthcheck.interval",
      "not a duration"),
     ("working_dir: relative/path", "services.web.working_dir", "absolute"),
