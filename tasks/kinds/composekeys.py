@@ -64,8 +64,6 @@ CONDITIONS = ("service_started", "service_healthy", "service_completed_successfu
 _HEALTH_DEFAULTS = {"interval": 30.0, "timeout": 30.0, "start_period": 0.0}
 
 
-
-
 class KeyReader:
     """Reads the values of one compose file's services; errors name its lines.
 
@@ -94,9 +92,9 @@ class KeyReader:
         for key in node:
             if key in allowed or key.startswith("x-"):
                 continue
-            name = path.rsplit(".", 1)[-1] if path else ""
-            reason = REFUSED.get(name if name in ("build", "deploy") else key,
-                                 REFUSED.get(key, ""))
+            parts = path.split(".")  # services.<service>.build: the build's own reason
+            section = parts[2] if len(parts) == 3 and parts[0] == "services" else ""
+            reason = REFUSED.get(section if section in ("build", "deploy") else key, "")
             raise SpecError(self.where(node, key, path), f"'{key}' is not supported"
                             + (f": {reason}." if reason else "."),
                             "Remove it. Supported here: " + ", ".join(allowed) + ".")
@@ -155,7 +153,8 @@ class KeyReader:
                                 "127.0.0.1 only.", "Write 127.0.0.1:HOST:CONTAINER or "
                                 "HOST:CONTAINER.")
             if host is None or not str(host).isdigit() or not str(inside).isdigit() \
-                    or proto not in ("tcp", "udp"):
+                    or proto not in ("tcp", "udp") \
+                    or not 0 < int(str(host)) < 65536 or not 0 < int(str(inside)) < 65536:
                 raise SpecError(where, f"'{item}' is not HOST:CONTAINER with one port each "
                                 "(no ranges, no random host port).",
                                 "Name the host port, e.g. 127.0.0.1:8080:80.")
@@ -196,12 +195,12 @@ class KeyReader:
                 if str(source).startswith("~"):
                     raise SpecError(where, f"'{source}' is outside the exercise folder: only "
                                     "files of the exercise may be mounted.")
-                path = bind_path(str(source), self.file.parent, self.folder, where)
+                bound = bind_path(str(source), self.file.parent, self.folder, where)
                 if not read_only:
                     raise SpecError(where, f"the bind of '{source}' must be read-only: the "
                                     "project mounts files of the exercise read-only.",
                                     "Add ':ro' (or read_only: true), or use a named volume.")
-                uses.append(Use(target=target, path=path, read_only=True))
+                uses.append(Use(target=target, path=bound, read_only=True))
             else:
                 if source not in volumes:
                     raise SpecError(where, f"the volume '{source}' is not declared.",

@@ -266,11 +266,15 @@ REFUSED = [
      "read-only"),
     ("volumes: ['/data']", "services.web.volumes", "anonymous volume"),
     ("volumes: ['undeclared:/data']", "services.web.volumes", "not declared"),
+    ("volumes: ['./seed:/seed:ro', 'undeclared:/data']", "services.web.volumes",
+     "not declared"),
     ("volumes: [{type: tmpfs, target: /tmp}]", "services.web.volumes", "'tmpfs' mount"),
     ("volumes: ['./seed:/seed:z']", "services.web.volumes", "SOURCE:TARGET"),
     ("ports: ['0.0.0.0:8080:80']", "services.web.ports", "127.0.0.1 only"),
     ("ports: ['8080-8081:80-81']", "services.web.ports", "no ranges"),
     ("ports: ['80']", "services.web.ports", "random host port"),
+    ("ports: ['0:80']", "services.web.ports", "random host port"),
+    ("ports: ['70000:80']", "services.web.ports", "one port each"),
     ("networks: [a, b]", "services.web.networks", "exactly one"),
     ("networks: [nowhere]", "services.web.networks", "not declared"),
     ("networks: {a: {ipv4_address: 10.0.0.2}}", "services.web.networks.a.ipv4_address",
@@ -350,6 +354,12 @@ def test_a_refused_top_level_key_is_an_error_at_its_line(tmp_path, top, key, wor
     assert message.startswith(f"{file}:{number} (key '{key}'): "), message
     assert words in message, message
     assert "\n" not in message
+
+
+def test_a_service_named_like_a_section_gets_the_keys_reason(tmp_path):
+    message = refused(tmp_path, "services:\n  build:\n    image: x\n    privileged: true\n")
+    assert ":4 (key 'services.build.privileged'): 'privileged' is not supported: the " \
+        "project runs every container unprivileged." in message
 
 
 def test_a_bad_image_reference(tmp_path):
