@@ -41,3 +41,26 @@ def test_an_image_frees_what_it_holds_beyond_its_named_ancestor():
 def test_sizes_read_as_a_person_reads_them():
     assert [garbage.human(n) for n in (512, 3_100, 148_900_000, 2_500_000_000)] == \
         ["512 B", "3.1 kB", "148.9 MB", "2500.0 MB"]
+
+
+def test_a_killed_runs_volumes_are_leftovers_removed_before_images():
+    from unittest import mock
+
+    from tasks.engine.client import LABEL_PROJECT, LABEL_TASK
+
+    engine, client = fake_engine([], PROJECT)
+    volume = mock.Mock(attrs={"Labels": {LABEL_TASK: "compose:app.dbdata.volume"}})
+    volume.name = "p-compose-app_dbdata"
+    client.volumes = mock.Mock()
+    client.volumes.list.return_value = [volume]
+    found = garbage.stale_volumes(engine)
+    client.volumes.list.assert_called_once_with(filters={"label": f"{LABEL_PROJECT}={PROJECT}"})
+    assert [(g.kind, g.ident, g.task) for g in found] == \
+        [("volume", "p-compose-app_dbdata", "compose:app.dbdata.volume")]
+    image = garbage.Garbage("image", "sha256:1", "me/app:1", 10, "ex:image")
+    order: list[str] = []
+    client.api.remove_image.side_effect = lambda *a, **k: order.append("image")
+    client.api.remove_volume.side_effect = lambda *a, **k: order.append("volume")
+    garbage.remove(engine, [image, *found], lambda line: None)
+    assert order == ["volume", "image"]
+    client.api.remove_volume.assert_called_once_with("p-compose-app_dbdata", force=True)
