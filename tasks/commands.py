@@ -1,8 +1,9 @@
-"""The project's own doit commands: ``why``, ``status`` and ``graph``.
+"""The project's own doit commands: ``why``, ``status``, ``graph`` and ``shell``.
 
 They are doit plugin commands (declared in pyproject.toml, ``[tool.doit.plugins.command]``),
-so they load the same tasks as ``doit run`` and read doit's database, but run nothing and
+so they load the same tasks as ``doit run`` and read doit's database, but run no task and
 write nothing to it. Their up-to-date checks ask the engine and the registry, as a run would.
+``shell`` opens an interactive shell in a step's environment (``tasks.terminal``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from typing import Any
 from doit.cmd_base import DoitCmdBase
 from doit.exceptions import InvalidCommand
 
+from . import process, terminal
+from .errors import Ac295Error
 from .graph import explain, picture
+from .kinds.base import ShellHook, ShellRequest
 
 _OUT = {"name": "output", "short": "o", "long": "output", "type": str, "default": "",
         "help": "where to write the picture, without extension (default: "
@@ -95,3 +99,61 @@ class Graph(_Explaining):
         self.outstream.write(f"wrote {base.with_suffix('.svg')} and {base.with_suffix('.png')}"
                              f" ({len(found)} tasks)\n")
         return 0
+
+
+_OWN = {"name": "own_command", "short": "c", "long": "command", "type": bool,
+        "default": False, "help": "run the step's own command on the terminal instead of a "
+                                  "shell (a run's command, a VM's, the command that failed)"}
+
+
+class Shell(DoitCmdBase):
+    """``doit shell TASK [-c]``: an interactive shell in a step's environment, or in the
+    state it failed in; everything made for it is removed when it ends."""
+
+    doc_purpose = ("open an interactive shell in a step's environment (the state it failed "
+                   "in, if it kept one); -c runs the step's own command instead")
+    doc_usage = "TASK"
+    doc_description = None
+    cmd_options = (_OWN,)
+
+    def _execute(self, own_command: bool = False, pos_args: list[str] | None = None) -> int:
+        # doit reads options before the task only; `doit shell TASK -c` is natural too
+        names = [n for n in pos_args or [] if n not in ("-c", "--command")]
+        own_command = own_command or len(names) != len(pos_args or [])
+        if len(names) != 1:
+            raise InvalidCommand("name one step: `doit shell exercise2:image` (`doit list "
+                                 "--all` lists them).")
+        hook = self.hook(names[0])
+        state = Path(self.dep_manager.name).parent
+        request = ShellRequest(own_command, lambda: process.locked(state))
+        try:
+            opened = hook(request)
+            if isinstance(opened, str):  # no environment: what to do instead
+                terminal.stderr_line(opened)
+                return 1
+            if not terminal.has_terminal():
+                raise InvalidCommand("`doit shell` needs a terminal: run it from one, not "
+                                     "with its input or output redirected.")
+            return terminal.run(opened, terminal.stderr_line)
+        except Ac295Error as err:
+            raise InvalidCommand(str(err)) from None
+
+    def hook(self, name: str) -> ShellHook:
+        """The shell hook of the step task ``name``.
+
+        Raises:
+            InvalidCommand: no such task, or not a step (an exercise, a project command).
+        """
+        tasks = {t.name: t for t in self.task_list}
+        if name not in tasks:
+            raise InvalidCommand(f"no task {name}; `doit list --all` lists them.")
+        hook = (tasks[name].meta or {}).get("ac295_shell")
+        if isinstance(hook, ShellHook):
+            return hook
+        steps = [t for t in sorted(tasks) if t.startswith(f"{name}:")
+                 and isinstance((tasks[t].meta or {}).get("ac295_shell"), ShellHook)]
+        if steps:
+            raise InvalidCommand(f"{name} is an exercise: name one of its steps "
+                                 f"({', '.join(steps)}).")
+        raise InvalidCommand(f"{name} is not a step of an exercise: it has no environment to "
+                             "open a shell in.")

@@ -111,3 +111,8 @@ class ArchiveMoved(LockError):
 
 class RecordMissing(Ac295Error):
     """A step needs the result of another step that has no record (it has not run)."""
+
+
+class ShellError(Ac295Error):
+    """``doit shell`` cannot open the environment asked for (the step has not run, has no
+    command of its own, or there is no terminal)."""

@@ -13,9 +13,11 @@ DOIT_READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
 DOIT_WRITING = frozenset({"run", "clean", "forget", "ignore", "reset-dep", "strace", "auto"})
 DOIT_COMMANDS = DOIT_READ_ONLY | DOIT_WRITING
 
-#: This project's plugin commands (pyproject.toml, ``tasks.commands``) that only read: they
-#: load the tasks and the database, run nothing and take no run lock.
-PROJECT_READ_ONLY = frozenset({"why", "status", "graph"})
+#: This project's plugin commands (pyproject.toml, ``tasks.commands``) that run no task and
+#: write nothing to doit's database: no run lock for the life of the process (``shell`` takes
+#: it only while it sets an environment up, so that runs may go on while a shell is open).
+SHELL = "shell"
+PROJECT_READ_ONLY = frozenset({"why", "status", "graph", SHELL})
 #: This project's plugin commands that run or make things (and so take the run lock).
 PROJECT_WRITING: frozenset[str] = frozenset()
 PROJECT_COMMANDS = PROJECT_READ_ONLY | PROJECT_WRITING
@@ -34,3 +36,8 @@ READ_ONLY = DOIT_READ_ONLY | PROJECT_READ_ONLY
 WRITING = DOIT_WRITING | PROJECT_WRITING
 #: What an exercise folder may not be called.
 RESERVED = DOIT_COMMANDS | PROJECT_COMMANDS | PROJECT_TASKS
+
+
+def shell_line(task: str) -> str:
+    """The exact command that opens a shell in a step's environment (or its failed state)."""
+    return f"script/doit {SHELL} {task}"

@@ -16,13 +16,14 @@ none of it: they take no lock and walk no /proc.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 from .names import READ_ONLY, WRITING
 
@@ -130,6 +131,26 @@ def hold(state: Path, argv: Sequence[str] = sys.argv) -> bool:
     """
     if command_of(argv) in READ_ONLY or _held:
         return bool(_held)
+    _held.append(_take(state))
+    return True
+
+
+@contextlib.contextmanager
+def locked(state: Path) -> Iterator[None]:
+    """Hold the run lock for a block only (``doit shell`` sets its environment up under
+    it), waiting and saying so while another process holds it."""
+    if _held:  # this process holds it for its whole life already
+        yield
+        return
+    handle = _take(state)
+    try:
+        yield
+    finally:
+        handle.close()  # closing the file lets the flock go
+
+
+def _take(state: Path) -> IO[str]:
+    """Take ``<state>/run.lock``, waiting (and saying who holds it) if another has it."""
     state.mkdir(parents=True, exist_ok=True)
     handle = open(state / "run.lock", "a+", encoding="utf-8")
     try:
@@ -145,5 +166,4 @@ def hold(state: Path, argv: Sequence[str] = sys.argv) -> bool:
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
-    _held.append(handle)
-    return True
+    return handle

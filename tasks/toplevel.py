@@ -50,7 +50,8 @@ def prune(rt: Runtime, kinds: KindTable, exercises: list[Exercise], dry_run: boo
     garbage = (garbage_mod.unused_images(rt.engine, needed_inputs, needed_ids, keep)
                + garbage_mod.leftover_containers(rt.engine)
                + garbage_mod.stale_networks(rt.engine)
-               + garbage_mod.stale_volumes(rt.engine))
+               + garbage_mod.stale_volumes(rt.engine)
+               + garbage_mod.kept_evidence(rt.engine))
     total = garbage_mod.human(sum(g.size for g in garbage))
     if dry_run:
         for item in garbage:
@@ -141,8 +142,8 @@ def project_tasks(rt: Runtime, kinds: KindTable, exercises: list[Exercise]
            "uptodate": [Always("a comparison with the committed lock")], "verbosity": 2}
     yield {"basename": PRUNE, "doc": "remove what this copy made and no longer needs: old "
            "images (the 2 newest unused per step are kept; --keep N), stopped containers, "
-           "stale networks (--dry-run lists them)", "params": PRUNE_PARAMS,
-           "actions": [action(prune, rt, kinds, exercises)],
+           "stale networks, the states failed steps kept (--dry-run lists them)",
+           "params": PRUNE_PARAMS, "actions": [action(prune, rt, kinds, exercises)],
            "uptodate": [Always("it asks the engine what is there now")], "verbosity": 2}
     yield {"basename": REGISTRY_START, "doc": "start the local registry (push and pull steps "
            "do this when they must run)", "actions": [action(registry_start, rt)],

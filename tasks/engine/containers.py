@@ -6,16 +6,19 @@ labelled with the task that made it, and is removed in ``finally``, also on Ctrl
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import CommandFailed, EngineError
 from .boundary import translated
 from .client import CONTAINER_LIMITS, Engine
 from .options import ContainerOptions
+from .evidence import Keep
+from .shells import LABEL_SHELL
 from .refs import repository_tag as parse_repository_tag
 from ..progress import Progress
 
@@ -37,6 +40,8 @@ def sweep(engine: Engine, labels: Mapping[str, str], progress: Progress) -> None
     """
     wanted = [f"{key}={value}" for key, value in labels.items()]
     for container in engine.client.containers.list(all=True, filters={"label": wanted}):
+        if LABEL_SHELL in (container.labels or {}):
+            continue  # a person's `doit shell`, not a leftover
         container.remove(force=True)
         progress(f"removed container {container.short_id} left by an interrupted run")
 
@@ -62,14 +67,28 @@ def _wait(container: Any, task: str, timeout: int, what: str, who: str) -> dict[
                                                if shown else "")) from None
 
 
+@contextlib.contextmanager
+def _kept_on_timeout(engine: Engine, container: Any, keep: Keep | None,
+                     progress: Progress) -> Iterator[None]:
+    """A container that does not finish in time is the step's evidence too."""
+    try:
+        yield
+    except EngineError:
+        if keep is not None:
+            keep.timeout(engine, container.id, progress)
+        raise
+
+
 @translated
 def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
              env: Mapping[str, str], timeout: int, labels: Mapping[str, str], task: str,
              progress: Progress, network: str | None = None,
-             options: ContainerOptions | None = None) -> Outcome:
+             options: ContainerOptions | None = None, keep: Keep | None = None) -> Outcome:
     """Run ``command`` in a fresh container from ``image_id`` and return its outcome.
 
     ``options``: an entrypoint, a working folder, a user, mounts (see ``options``).
+    ``keep``: when the outcome is a failure (or the container timed out), the container is
+    kept as the step's evidence (``tasks.engine.evidence``) before it is removed.
 
     Raises:
         EngineError: the container could not be created or did not finish within ``timeout``.
@@ -89,14 +108,19 @@ def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
                           "rerun so that its build step makes it again.") from None
     try:
         container.start()
-        status = _wait(container, task, timeout, "the container did not finish", "it needs")
+        with _kept_on_timeout(engine, container, keep, progress):
+            status = _wait(container, task, timeout, "the container did not finish",
+                           "it needs")
         stdout = _logs(container, stderr=False)
         stderr = _logs(container, stdout=False)
+        outcome = Outcome(int(status.get("StatusCode", -1)), stdout, stderr)
+        if keep is not None:
+            keep.outcome(engine, container.id, outcome, progress)
     finally:
         container.remove(force=True)
     for line in stdout.splitlines():
         progress(line)
-    return Outcome(exit_code=int(status.get("StatusCode", -1)), stdout=stdout, stderr=stderr)
+    return outcome
 
 
 def docker_run(image: str, command: Sequence[str], network: str = "none",
@@ -130,12 +154,13 @@ def docker_run(image: str, command: Sequence[str], network: str = "none",
 @translated
 def commit(engine: Engine, source_id: str, commands: Sequence[str], tag: str, timeout: int,
            labels: Mapping[str, str], image_labels: Mapping[str, str], task: str,
-           fix: str, progress: Progress) -> str:
+           fix: str, progress: Progress, keep: Keep | None = None) -> str:
     """Run ``commands`` in a container from ``source_id`` and commit it as ``tag``.
 
     The commands run under ``/bin/sh -c`` with ``set -e``; the committed image keeps the
     source's CMD and ENTRYPOINT (not the shell that ran the commands) and gets
-    ``image_labels``. The container carries ``labels`` and is removed in ``finally``.
+    ``image_labels``. The container carries ``labels`` and is removed in ``finally``; with
+    ``keep``, a container whose commands failed (or timed out) is kept as evidence first.
 
     Raises:
         CommandFailed: a command failed; its output and ``fix`` are in the message.
@@ -151,11 +176,16 @@ def commit(engine: Engine, source_id: str, commands: Sequence[str], tag: str, ti
                                          **CONTAINER_LIMITS)
     try:
         container.start()
-        status = _wait(container, task, timeout, "the commands did not finish", "they need")
+        with _kept_on_timeout(engine, container, keep, progress):
+            status = _wait(container, task, timeout, "the commands did not finish",
+                           "they need")
         output = _logs(container)
         for line in output.splitlines():
             progress(line)
         if status.get("StatusCode") != 0:
+            if keep is not None:
+                keep.outcome(engine, container.id,
+                             Outcome(int(status.get("StatusCode", -1)), output, ""), progress)
             raise CommandFailed(f"{task}: a command failed (exit code {status.get('StatusCode')})"
                                 f"; the image was not committed. {fix}\n--- output ---\n"
                                 f"{output.rstrip()}")

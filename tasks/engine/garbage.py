@@ -1,5 +1,5 @@
 """What this project copy left in the engine and no longer needs: images of old inputs,
-stopped containers, stale networks and volumes.
+stopped containers, stale networks and volumes, the states failed steps kept.
 
 Every input change leaves an image behind (and its content tag): a revert is then instant,
 but the disk fills. Only what carries this copy's labels is ever a candidate: images whose
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from . import evidence, shells
 from .boundary import translated
 from .client import LABEL_PROJECT, LABEL_TASK, Engine, ImageInfo
 from ..progress import Progress
@@ -74,18 +75,33 @@ def own_size(engine: Engine, info: ImageInfo) -> int:
 
 @translated
 def leftover_containers(engine: Engine) -> list[Garbage]:
-    """Containers of this copy still in the engine (a run removes its own; these were left)."""
+    """Containers of this copy still in the engine (a run removes its own; these were left),
+    but not those of a ``doit shell`` that is still open."""
     found = engine.client.containers.list(
         all=True, filters={"label": f"{LABEL_PROJECT}={engine.project}"})
-    return [Garbage("container", c.id, c.name, 0, c.labels.get(LABEL_TASK, "?")) for c in found]
+    return [Garbage("container", c.id, c.name, 0, c.labels.get(LABEL_TASK, "?")) for c in found
+            if not shells.alive(c.labels)]
 
 
 @translated
 def stale_networks(engine: Engine) -> list[Garbage]:
-    """Networks of this copy still in the engine."""
+    """Networks of this copy still in the engine (but not an open shell's)."""
     found = engine.client.networks.list(filters={"label": f"{LABEL_PROJECT}={engine.project}"})
     return [Garbage("network", n.id, n.name, 0, (n.attrs.get("Labels") or {}).get(LABEL_TASK, "?"))
-            for n in found]
+            for n in found if not shells.alive(n.attrs.get("Labels"))]
+
+
+@translated
+def kept_evidence(engine: Engine) -> list[Garbage]:
+    """The states failed steps of this copy kept (``tasks.engine.evidence``), each with the
+    bytes it holds beyond the image it was made from."""
+    found = []
+    for kept in evidence.listed(engine):
+        info = ImageInfo(kept.id, [kept.name] if kept.name else [], [], {}, kept.created)
+        info.size = (engine.info(kept.id) or info).size
+        found.append(Garbage("image", kept.id, kept.name or "<none>", own_size(engine, info),
+                             kept.task))
+    return found
 
 
 @translated

@@ -18,6 +18,7 @@ from ..atomic import write_text
 from ..errors import BuildError
 from .boundary import stream_error, translated
 from .client import Engine
+from .evidence import Keep
 from .refs import repository_tag as parse_repository_tag
 from ..progress import Progress, plain
 
@@ -77,13 +78,16 @@ def _listing(context: Path) -> list[str]:
 
 @translated
 def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mapping[str, str],
-          labels: Mapping[str, str], task: str, progress: Progress, nocache: bool = False) -> str:
+          labels: Mapping[str, str], task: str, progress: Progress, nocache: bool = False,
+          keep: Keep | None = None) -> str:
     """``docker build`` an image under ``tag`` with ``labels``; return its id.
 
     Intermediate containers are always removed (``forcerm``); nothing is pulled; ``nocache``
     builds every layer anew (a clean build). The output is shown as it comes (``progress``);
     the error names the step that failed rather than repeating it. The layers a failed build
-    made are removed, so that failed builds leave no dangling images.
+    made are removed, so that failed builds leave no dangling images; with ``keep``, the last
+    layer it reached (the state before the instruction that failed) is kept as the step's
+    evidence first, and the layers under it stay with it.
 
     Raises:
         BuildError: the build failed, with the step and the Dockerfile (file:line for a parse
@@ -92,6 +96,7 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
     import docker.errors
 
     step, image_id, made = "", None, []  # type: tuple[str, str | None, list[str]]
+    last = ""  # the newest layer the build reached, made or from the cache
     stream = engine.client.api.build(
         path=str(context), dockerfile=os.path.relpath(dockerfile, context), tag=tag,
         buildargs=dict(args), labels=dict(labels), rm=True, forcerm=True, pull=False,
@@ -101,6 +106,9 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
         for chunk in stream:
             detail = stream_error(chunk)
             if detail is not None:
+                if keep is not None and last:
+                    keep.layer(engine, last, f"the build failed at {step or 'its start'}",
+                               failed_command(step), progress)
                 _remove_layers(engine, made)
                 raise BuildError(_failure(tag, task, dockerfile, step, plain(detail.strip())))
             for line in chunk.get("stream", "").splitlines():
@@ -111,8 +119,10 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
                     step, cached = line, line.split(" : ", 1)[-1].upper().startswith("FROM ")
                 elif line.strip() == "---> Using cache":
                     cached = True
-                elif (match := _LAYER.match(line)) and not cached:
-                    made.append(match.group(1))
+                elif match := _LAYER.match(line):
+                    last = match.group(1)
+                    if not cached:
+                        made.append(last)
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
     except docker.errors.APIError as err:
@@ -126,6 +136,25 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
 
 
 _LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_RUN = re.compile(r"^Step \d+/\d+ : RUN\s+(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def failed_command(step: str) -> list[str] | None:
+    """The command of a build's ``Step N/M : RUN ...`` line, as the builder runs it (the
+    exec form's words, or the shell form under ``/bin/sh -c``); None for another
+    instruction."""
+    match = _RUN.match(step.strip())
+    if not match:
+        return None
+    text = match.group(1).strip()
+    if text.startswith("["):
+        try:
+            words = json.loads(text)
+        except ValueError:
+            words = None
+        if isinstance(words, list) and words and all(isinstance(w, str) for w in words):
+            return words
+    return ["/bin/sh", "-c", text]
 _PARSE_ERROR = re.compile(r"dockerfile parse error line (\d+): (.*)", re.IGNORECASE)
 
 

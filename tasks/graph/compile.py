@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..kinds.actions import Always
-from ..kinds.base import KindTable, TaskContext, merge
+from ..kinds.base import KindTable, ShellHook, TaskContext, merge
 from ..kinds.runtime import Runtime
 from ..names import REGISTRY_START
 from ..dsl.model import Exercise, Step
@@ -71,7 +71,9 @@ def step_task(rt: Runtime, kinds: KindTable, exercise: Exercise, step: Step,
         "task_dep": task_dep,
         "targets": [str(path) for path in kind.outputs(step, record)],
         "verbosity": 2,
-        "meta": {"ac295_kind": step.kind, "ac295_shape": kind.shape},  # for the picture
+        "meta": {"ac295_kind": step.kind, "ac295_shape": kind.shape,  # for the picture
+                 # for `doit shell` (no image records: it needs none, and -n pickles meta)
+                 "ac295_shell": ShellHook(kind, step, TaskContext(rt=rt, exercise=exercise))},
     }
     if rt.config.local_registry_port is not None and kind.uses_registry(step, exercise):
         task["setup"] = [REGISTRY_START]  # the registry this project runs, started first

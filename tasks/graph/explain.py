@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 from doit.tools import config_changed
 
 from ..kinds.actions import Always, Check
+from ..names import shell_line
 
 MARK = {"run": "R", "may": "~", "always": "A", "fresh": "U"}
 
@@ -89,8 +90,20 @@ class Status:
                  "fresh": "up to date"}[self.state]
         text = f"{words}: {'; '.join(self.reasons)}" if self.reasons else words
         if self.failed:
-            text += f" (it failed last time: {self.failed.splitlines()[0]})"
+            text += f" (it failed last time: {failure_words(self.failed)})"
         return text
+
+
+def failure_words(message: str) -> str:
+    """A failure in one line: the error's first line and, when the step kept the state it
+    failed in, the command that opens it (the error's last line)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return "no message"
+    opens = shell_line("")
+    if len(lines) > 1 and lines[-1].startswith(opens):
+        return f"{lines[0]}; look inside: {lines[-1]}"
+    return lines[0]
 
 
 def failed_path(dep_file: str | Path) -> Path:

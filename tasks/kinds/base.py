@@ -13,10 +13,11 @@ declared interface that a new back end fills).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (TYPE_CHECKING, Any, ClassVar, ContextManager, Generic, Literal, Mapping,
-                    TypeVar)
+from typing import (TYPE_CHECKING, Any, Callable, ClassVar, ContextManager, Generic, Literal,
+                    Mapping, TypeVar)
 
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Role, Step, normalize_ref
@@ -240,13 +241,66 @@ class Kind(Generic[S]):
 
     # --- debugging --------------------------------------------------------------------
 
-    def shell(self, step: S, rt: "Runtime") -> ContextManager[list[str]] | None:
-        """How to open an interactive shell in the step's environment, or None if it has none.
+    def shell(self, step: S, ctx: TaskContext, request: "ShellRequest"
+              ) -> ContextManager["Session"] | str:
+        """How ``doit shell`` opens an interactive shell in the step's environment.
 
-        The context manager sets the environment up (a container, a network, a VM), yields
-        the command that opens the shell with a terminal, and removes what it made on exit.
+        Returns a context manager that sets the environment up (a container, a network, a
+        VM; what it makes while ``request.setting_up()`` holds the run lock), yields the
+        ``Session`` to run on the terminal, and removes what it made when it ends, whatever
+        ends it; or, for a kind with no environment of its own, one line saying what to do
+        instead ("open its image step's shell: ...").
         """
-        return None
+        return (f"{step.task} is a {self.name} step, which has no environment to open a shell "
+                "in.")
+
+
+@dataclass(frozen=True)
+class ShellRequest:
+    """What ``doit shell`` asks of a kind's ``shell`` hook.
+
+    Attributes:
+        own_command: run the step's own command (interactively) instead of a shell.
+        setting_up: makes the context in which the hook sets the environment up: the
+            project's run lock, so that a run in progress finishes first; the session
+            itself runs without it, so runs may go on meanwhile.
+    """
+
+    own_command: bool = False
+    setting_up: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+
+
+def _same(code: int) -> int:
+    return code
+
+
+@dataclass(frozen=True)
+class Session:
+    """An environment ready for a terminal.
+
+    Attributes:
+        argv: the command to run on the terminal (``docker start --attach --interactive``).
+        what: one line, said before it opens: what the shell is in.
+        exit_code: the shell's exit code, from the command's (a VM's qemu exits 0 whatever
+            its shell did; the guest reports it).
+    """
+
+    argv: list[str]
+    what: str
+    exit_code: Callable[[int], int] = _same
+
+
+@dataclass(frozen=True)
+class ShellHook:
+    """What ``doit shell TASK`` calls (a task's ``meta["ac295_shell"]``): the step's kind's
+    ``shell`` hook, bound to the step and its exercise."""
+
+    kind: "Kind[Any]"
+    step: Step
+    ctx: TaskContext
+
+    def __call__(self, request: ShellRequest) -> ContextManager[Session] | str:
+        return self.kind.shell(self.step, self.ctx, request)
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

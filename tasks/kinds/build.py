@@ -16,7 +16,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, ContextManager, Mapping
 
 from ..digests import file_sha256
 from ..engine import images, registry
@@ -26,7 +26,9 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step, normalize_ref
 from .actions import Check, Verdict, action, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, Reads, TaskContext
+from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
+from . import shells
+from .kept import kept
 from .reuse import identity, made_image_uptodate, make_image
 from .runtime import Runtime
 
@@ -135,8 +137,10 @@ def uptodate(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) ->
 
 
 def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None:
-    """Build the image, or reuse one made from the same inputs."""
-    with recorded(rt.record_path(step.task), step.task) as recording:
+    """Build the image, or reuse one made from the same inputs. A failed build keeps the
+    last layer it reached, and the error's last line opens it (``tasks.kinds.kept``)."""
+    with recorded(rt.record_path(step.task), step.task) as recording, \
+            kept(rt, step.task) as keep:
         for ref in step.bases:  # an image no step makes (python:3.11-slim): pull it, checked
             if makers.get(ref) is None and rt.engine.image_id(ref) is None:
                 registry.pull(rt.engine, ref, progress)
@@ -149,7 +153,7 @@ def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None
         labels = rt.engine.image_label(digest, step.task)
         make_image(rt, step.task, step.tag, digest, lambda: images.build(
             rt.engine, step.context, step.dockerfile, step.tag, step.args, labels, step.task,
-            progress, nocache=not rt.config.reuse), recording)
+            progress, nocache=not rt.config.reuse, keep=keep), recording)
         recording.local["inputs"] = parts
 
 
@@ -201,3 +205,7 @@ class Build(Kind[BuildStep]):
         makers = {ref: ctx.maker_record(ref) for ref in step.bases}
         return {"actions": [action(run, ctx.rt, step, makers)],
                 "uptodate": [Check("inputs digest and image", uptodate, ctx.rt, step, makers)]}
+
+    def shell(self, step: BuildStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return shells.image_shell(ctx.rt, step.task, request)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..digests import json_digest
 from ..engine import containers
@@ -17,7 +17,9 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Role, Step
 from .actions import Check, Verdict, action, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, TaskContext
+from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
+from . import shells
+from .kept import kept
 from .reuse import image_facts, made_image_uptodate, make_image
 from .runtime import Runtime
 
@@ -56,16 +58,23 @@ def uptodate(rt: Runtime, step: CommitStep) -> Verdict:
                                commit_digest(source["content_digest"], step.commands))
 
 
+def failed_commands(outcome: Any) -> str:
+    """What failed, for a commit's kept container (its commands exited non-zero)."""
+    return f"a command failed (exit code {outcome.exit_code})" if outcome.exit_code else ""
+
+
 def run(rt: Runtime, step: CommitStep) -> None:
-    """Run the commands in a container from the source image and commit it under the tag."""
-    with recorded(rt.record_path(step.task), step.task) as recording:
+    """Run the commands in a container from the source image and commit it under the tag;
+    a container whose commands fail is kept, and the error's last line opens it."""
+    with recorded(rt.record_path(step.task), step.task) as recording, \
+            kept(rt, step.task, failed_commands) as keep:
         source, source_id = image_facts(rt, step.source, step.task)
         digest = commit_digest(source["content_digest"], step.commands)
         labels = rt.engine.image_label(digest, step.task)
         make_image(rt, step.task, step.tag, digest, lambda: containers.commit(
             rt.engine, source_id, step.commands, step.tag, step.timeout,
             rt.engine.labels(step.task), labels, step.task,
-            f"Fix 'commands:' in {step.where.file}.", progress), recording)
+            f"Fix 'commands:' in {step.where.file}.", progress, keep=keep), recording)
 
 
 class Commit(Kind[CommitStep]):
@@ -98,3 +107,7 @@ class Commit(Kind[CommitStep]):
         return {"actions": [action(run, ctx.rt, step)],
                 "uptodate": [Check("source image, commands and image", uptodate, ctx.rt,
                                    step)]}
+
+    def shell(self, step: CommitStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return shells.image_shell(ctx.rt, step.task, request)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import CheckFailed
 from ..dsl.fields import Fields
@@ -50,6 +51,12 @@ def problems(expect: Expect, exit_code: int, stdout: str, stderr: str) -> list[s
             if not re.search(pattern, text, re.MULTILINE):
                 found.append(f"{stream} does not match /{pattern}/")
     return found
+
+
+def unmet(expect: Expect, outcome: Any) -> str:
+    """An outcome's unmet expectations in one line ("" when all are met): what a failed
+    run's kept state says failed (``tasks.kinds.kept``)."""
+    return "; ".join(problems(expect, outcome.exit_code, outcome.stdout, outcome.stderr))
 
 
 def verify(task: str, expect: Expect, exit_code: int, stdout: str, stderr: str,

@@ -18,11 +18,11 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..cluster import jobs
 from ..engine import containers, registry
-from ..errors import Ac295Error, SpecError, Where
+from ..errors import Ac295Error, ShellError, SpecError, Where
 from ..dsl import yamlsrc
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Step
@@ -30,7 +30,9 @@ from . import expect as expect_mod
 from . import records
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, Reads, TaskContext
+from ..names import shell_line
+from . import shells
+from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
 from .expect import Expect
 from .runtime import Runtime
 
@@ -146,6 +148,29 @@ def grade(rt: Runtime, step: StudentStep) -> None:
         recording.local = {"node": node}
 
 
+def graded_plan(rt: Runtime, step: StudentStep, request: ShellRequest) -> shells.Plan:
+    """A student's shell: a container of the image that was graded (by its digest, pulled
+    again if the engine lost it), with a shell (``-c``: the grade's command)."""
+    record = records.read(rt.record_path(step.task))
+    if record is None:
+        raise ShellError(f"{step.student} has not been graded here: run "
+                         f"`script/doit {step.task}` first, then open the shell.")
+    if not record.get("digest"):
+        raise ShellError(f"there was no image to grade for {step.student} "
+                         f"({record.get('reason') or step.ref}), so there is none to open.")
+    parsed = registry.Reference.parse(step.ref)
+    ref = f"{parsed.registry}/{parsed.repository}@{record['digest']}"
+    image_id = rt.engine.image_id(ref)
+    if image_id is None:
+        local = rt.local_registry
+        if local is not None and parsed.registry == rt.config.registry:
+            local.start(progress)
+        image_id = registry.pull(rt.engine, ref, progress)
+    return shells.Plan(image=image_id, shell=not request.own_command, command=step.command,
+                       what=f"the image graded for {step.student} ({ref})"
+                            + (", with the grade's command" if request.own_command else ""))
+
+
 def table(rt: Runtime, step: GradeStep) -> None:
     """Write results.csv and results.md from the students' records."""
     rows = []
@@ -229,6 +254,12 @@ class Grade(Kind[GradeStep]):
     def task(self, step: GradeStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(table, ctx.rt, step)]}
 
+    def shell(self, step: GradeStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        first = step.students[0] if step.students else "STUDENT"
+        return (f"{step.task} writes the class's table, which has no environment; open a "
+                f"student's graded image instead: {shell_line(f'{step.task}.{first}')}")
+
 
 class GradeStudent(Kind[StudentStep]):
     name = "grade-student"
@@ -246,3 +277,8 @@ class GradeStudent(Kind[StudentStep]):
         return {"actions": [action(grade, ctx.rt, step)],
                 "uptodate": [Check("the registry's digest of the image", uptodate, ctx.rt,
                                    step)]}
+
+    def shell(self, step: StudentStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return shells.container_session(ctx.rt, step.task, request,
+                                        lambda: graded_plan(ctx.rt, step, request))

@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..digests import file_sha256, json_digest
 from ..engine import content, images
@@ -25,7 +25,8 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step
 from .actions import Check, Verdict, action, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, Reads, TaskContext
+from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
+from . import shells
 from .reuse import made_image_uptodate, make_image
 from .runtime import Runtime
 
@@ -188,3 +189,7 @@ class Import(Kind[ImportStep]):
         deps = [str(d) for d in step.deps] if step.recipe else [str(step.tarball)]
         return {"file_dep": deps, "actions": [action(run, ctx.rt, step)],
                 "uptodate": [Check("recipe (or tarball) and image", uptodate, ctx.rt, step)]}
+
+    def shell(self, step: ImportStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return shells.image_shell(ctx.rt, step.task, request)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..digests import file_sha256
 from ..dsl.fields import Fields
@@ -20,7 +20,8 @@ from ..vm import kernel as kernels
 from . import records
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, TaskContext
+from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
+from .shells import instead, users_of
 from .runtime import Runtime
 
 
@@ -90,3 +91,8 @@ class Kernel(Kind[KernelStep]):
     def task(self, step: KernelStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(run, ctx.rt, step)],
                 "uptodate": [Check("the fetched kernel", uptodate, ctx.rt, step)]}
+
+    def shell(self, step: KernelStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return instead(step.task, f"fetches the kernel {step.package}",
+                       users_of(ctx.exercise, step.name, "kernel"), "a VM that boots it")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..errors import SpecError
 from ..dsl.fields import Fields
 from .actions import Check, Verdict, fresh, stale
-from .base import Key, Kind, Makes, Reads, TaskContext
+from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
 from .runtime import Runtime
 from .sh import Sh, ShStep
 
@@ -70,3 +70,8 @@ class Measure(Kind[MeasureStep]):
         fields = Sh().task(step, ctx)
         fields["uptodate"] = [Check("a request for new measurements", not_asked, ctx.rt, step)]
         return fields
+
+    def shell(self, step: MeasureStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return (f"{step.task} runs its commands on this machine, in {ctx.exercise.folder}, "
+                "with no environment of its own: run them there yourself.")

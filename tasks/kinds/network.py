@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..cluster import services as cluster_services
 from ..engine import services
@@ -11,7 +11,8 @@ from ..dsl.fields import Fields
 from ..dsl.model import Role, Step
 from .actions import action
 from ..progress import progress
-from .base import Key, Kind, TaskContext
+from .base import Key, Kind, Session, ShellRequest, TaskContext
+from .shells import instead, users_of
 from .runtime import Runtime
 
 
@@ -58,3 +59,8 @@ class Network(Kind[NetworkStep]):
     def task(self, step: NetworkStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(create, ctx.rt, step)],
                 "meta": {"ac295_end": [action(remove, ctx.rt, step)]}}
+
+    def shell(self, step: NetworkStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return instead(step.task, f"is the network {step.network}",
+                       users_of(ctx.exercise, step.name, "network"), "a step on it")

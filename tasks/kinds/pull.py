@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..engine import registry
 from ..errors import RegistryError
@@ -16,7 +16,8 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, Reads, TaskContext
+from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
+from . import shells
 from .reuse import content_of, moved, repo_digest
 from .runtime import Runtime
 
@@ -86,3 +87,7 @@ class Pull(Kind[PullStep]):
     def task(self, step: PullStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(run, ctx.rt, step)],
                 "uptodate": [Check("registry digest and image", uptodate, ctx.rt, step)]}
+
+    def shell(self, step: PullStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return shells.image_shell(ctx.rt, step.task, request)

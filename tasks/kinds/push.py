@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..engine import images, registry
 from . import records
@@ -17,7 +17,8 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Step
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, TaskContext
+from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
+from .shells import instead
 from .reuse import image_facts, moved, repo_digest
 from .runtime import Runtime
 
@@ -115,3 +116,8 @@ class Push(Kind[PushStep]):
         return {"actions": [action(run, ctx.rt, step, ref)],
                 "uptodate": [Check("registry digest under the tag", uptodate, ctx.rt, step,
                                    ref)]}
+
+    def shell(self, step: PushStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return instead(step.task, f"pushes {step.source}'s image", [step.source],
+                       "the image's")

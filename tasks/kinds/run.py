@@ -11,22 +11,26 @@ default) on the Docker Engine.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, ContextManager, Iterator, Mapping
 
 from ..cluster import jobs
 from ..engine import containers, rootless
+from ..engine import shells as engine_shells
 from ..engine.options import ContainerOptions
-from ..errors import ClusterError, RecordMissing, SpecError, did_you_mean
+from ..errors import ClusterError, RecordMissing, ShellError, SpecError, did_you_mean
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from . import expect as expect_mod
 from .actions import action, recorded
 from ..progress import progress
-from . import container
-from .base import Key, Kind, TaskContext
+from . import container, shells
+from .base import Key, Kind, Session, ShellRequest, TaskContext
 from .expect import Expect
+from .kept import kept, prefix
 from .reuse import image_facts
 from .runtime import Runtime
 
@@ -76,10 +80,34 @@ def run_rootless(rt: Runtime, step: RunStep, archive: Path) -> None:
         recording.local = {"image_id": image_id, "host_uid": outcome.host_uid}
 
 
+@contextlib.contextmanager
+def rootless_shell(rt: Runtime, step: RunStep, archive: Path, request: ShellRequest
+                   ) -> Iterator[Session]:
+    """A rootless run's shell: podman, as the unprivileged user, from the save step's
+    archive, with no network; the container goes when the shell ends."""
+    with request.setting_up():
+        if not archive.is_file():
+            raise ShellError(f"{archive} is missing: run `script/doit {step.source}` first, "
+                             "then open the shell.")
+        user = rootless.ensure_user()
+        image_id = rootless.load(archive)
+    name = engine_shells.name_for(prefix(rt), step.task)
+    argv = engine_shells.rootless_argv(user, image_id, name, engine_shells.hostname_for(
+        step.task), rt.engine.labels(step.task), step.env, step.command,
+        shell=not request.own_command)
+    try:
+        yield Session(argv, f"{step.task}'s environment: podman as {user.pw_name} (uid "
+                            f"{user.pw_uid}), no daemon, no network, from {archive.name}")
+    finally:
+        rootless.podman(user.pw_name, ["rm", "--force", "--time", "0", name], check=False)
+
+
 def run(rt: Runtime, step: RunStep, network: str | None,
         options: ContainerOptions | None = None) -> None:
-    """Run the one-shot container from the image step's recorded id and check its output."""
-    with recorded(rt.record_path(step.task), step.task) as recording:
+    """Run the one-shot container from the image step's recorded id and check its output;
+    a container that fails is kept (committed), and the error's last line opens it."""
+    with recorded(rt.record_path(step.task), step.task) as recording, \
+            kept(rt, step.task, functools.partial(expect_mod.unmet, step.expect)) as keep:
         _, image_id = image_facts(rt, step.source, step.task)
         swarm = rt.swarm
         outcome: containers.Outcome
@@ -98,7 +126,7 @@ def run(rt: Runtime, step: RunStep, network: str | None,
         else:
             outcome = containers.run_once(rt.engine, image_id, step.command, step.env,
                                           step.timeout, rt.engine.labels(step.task), step.task,
-                                          progress, network, options)
+                                          progress, network, options, keep=keep)
         expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
                           outcome.stderr, step.where.file)
         # What the checks read, and nothing of the image: the same output from a rebuilt
@@ -191,3 +219,22 @@ class Run(Kind[RunStep]):
             return {"actions": [action(run_rootless, ctx.rt, step, archive)]}
         network = getattr(ctx.step(step.network), "network") if step.network else None
         return {"actions": [action(run, ctx.rt, step, network, container.options(step, ctx))]}
+
+    def shell(self, step: RunStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        rt = ctx.rt
+        if step.runtime == "rootless":
+            return rootless_shell(rt, step, getattr(ctx.step(step.image), "archive"), request)
+        network = getattr(ctx.step(step.network), "network") if step.network else None
+
+        def plan() -> shells.Plan:
+            failed = shells.failed_plan(rt, step.task, request, network)
+            if failed is not None:
+                return failed
+            return shells.Plan(
+                image=shells.recorded_image(rt, step.source), shell=not request.own_command,
+                what=f"{step.task}'s environment: {step.source}'s image, the step's env"
+                     + (" and its command" if request.own_command else ""),
+                command=step.command, env=step.env, network=network)
+
+        return shells.container_session(rt, step.task, request, plan)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..engine import images
 from ..engine.rootless import archive_image_id
@@ -19,7 +19,8 @@ from ..dsl.model import Exercise, LocalRef, Role, Step
 from . import records
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, TaskContext
+from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
+from .shells import instead, users_of
 from .reuse import image_facts
 from .runtime import Runtime
 
@@ -92,3 +93,9 @@ class Save(Kind[SaveStep]):
     def task(self, step: SaveStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(run, ctx.rt, step)], "targets": [str(step.archive)],
                 "uptodate": [Check("the archive's image", uptodate, ctx.rt, step)]}
+
+    def shell(self, step: SaveStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return instead(step.task, f"writes {step.source}'s image to {step.archive.name}",
+                       users_of(ctx.exercise, step.name, "archive") + [step.source],
+                       "a rootless run of it, or the image's")

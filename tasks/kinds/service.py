@@ -7,21 +7,24 @@ before the next start.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, ContextManager, Iterator, Mapping
 
 from ..cluster import services as cluster_services
 from ..engine import services
+from ..engine import shells as engine_shells
 from ..engine.options import ContainerOptions, Health
-from ..errors import ClusterError, SpecError
+from ..errors import ClusterError, ShellError, SpecError
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from .actions import action
 from ..progress import progress
-from . import container
+from ..names import shell_line
+from . import container, shells
 from .container import Use
-from .base import Key, Kind, TaskContext
+from .base import Key, Kind, Session, ShellRequest, TaskContext
 from .reuse import image_facts
 from .run import SHARED_KEYS, container_refs
 from .runtime import Runtime
@@ -81,6 +84,34 @@ def start(rt: Runtime, step: ServiceStep, network: str | None,
                                rt.engine.labels(step.task), progress)
     else:
         services.start(rt.engine, image_id, service, progress)
+
+
+@contextlib.contextmanager
+def shell(rt: Runtime, step: ServiceStep, network: str | None, request: ShellRequest
+          ) -> Iterator[Session]:
+    """A service's shell: ``docker exec`` into its container while a run keeps it running
+    (no lock: the run that started it holds it); else a container made as the run would
+    start it (image, env, network with its aliases, ports), with a shell instead of its
+    command (``-c``: its command, on this terminal)."""
+    name = step.container_name
+    if engine_shells.running(rt.engine, name, step.task):
+        if request.own_command:
+            raise ShellError(f"{step.task} runs its command already, in {name} (a run keeps "
+                             f"it up): drop -c for a shell in it ({shell_line(step.task)}).")
+        yield Session(engine_shells.exec_argv(name), f"the running service {name}, which a "
+                      "run in progress keeps up (docker exec); it ends when that run ends")
+        return
+
+    def plan() -> shells.Plan:
+        return shells.Plan(
+            image=shells.recorded_image(rt, step.source), shell=not request.own_command,
+            what=f"{step.task}'s environment, as a run starts it ({step.source}'s image, its "
+                 "env, aliases and ports" + (", its command)" if request.own_command else ")"),
+            command=step.command, env=step.env, network=network, aliases=step.aliases,
+            ports=step.ports)
+
+    with shells.container_session(rt, step.task, request, plan) as session:
+        yield session
 
 
 def stop(rt: Runtime, step: ServiceStep) -> None:
@@ -158,3 +189,8 @@ class Service(Kind[ServiceStep]):
         options = container.options(step, ctx, step.healthcheck)
         return {"actions": [action(start, ctx.rt, step, network, options)],
                 "meta": {"ac295_end": [action(stop, ctx.rt, step)]}}
+
+    def shell(self, step: ServiceStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        network = getattr(ctx.step(step.network), "network") if step.network else None
+        return shell(ctx.rt, step, network, request)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..digests import file_sha256
 from ..errors import LockError, RecipeError, SpecError
@@ -17,7 +17,7 @@ from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Step
 from . import recipes
 from .actions import action
-from .base import Key, Kind, Makes, Reads, TaskContext
+from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,3 +120,8 @@ class Sh(Kind[ShStep]):
         return {"file_dep": [str(d) for d in step.deps],
                 "actions": [action(clear_targets, step), action(snapshot, step, box), *shell,
                             action(check_unchanged, step, box), action(check_targets, step)]}
+
+    def shell(self, step: ShStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return (f"{step.task} runs its commands on this machine, in {ctx.exercise.folder}, "
+                "with no environment of its own: run them there yourself.")

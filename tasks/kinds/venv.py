@@ -7,13 +7,17 @@ creation that was interrupted is never taken as done.
 """
 from __future__ import annotations
 
+import contextlib
+import shlex
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager, Iterator
 
 from ..atomic import write_text
 from ..digests import text_sha256
-from ..errors import RecordMissing, SpecError, VenvError
+from ..errors import RecordMissing, ShellError, SpecError, VenvError
 from . import records
 from ..dsl import envspec
 from ..dsl.fields import Fields
@@ -21,7 +25,8 @@ from ..dsl.model import Exercise, LocalRef, Role, Step
 from ..venvs import envs
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, TaskContext
+from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
+from .shells import no_command
 from .runtime import Runtime
 
 
@@ -103,6 +108,38 @@ def run(rt: Runtime, step: VenvStep, source: VenvStep | None) -> None:
             progress(f"  {line}")
 
 
+def rc_text(venv: Path, folder: Path) -> str:
+    """The start-up file of a venv step's subshell: the person's own (~/.bashrc), then the
+    environment activated, in the exercise folder."""
+    return ('[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\n'
+            f". {shlex.quote(str(venv / 'bin' / 'activate'))}\n"
+            f"cd {shlex.quote(str(folder))}\n")
+
+
+def subshell_argv(rc: Path, bash: str | None) -> list[str]:
+    """A subshell that reads ``rc`` first: bash's ``--rcfile``, else sh's ``ENV``."""
+    if bash:
+        return [bash, "--rcfile", str(rc), "-i"]
+    return ["env", f"ENV={rc}", "sh", "-i"]
+
+
+@contextlib.contextmanager
+def shell(rt: Runtime, step: VenvStep, folder: Path, request: ShellRequest
+          ) -> Iterator[Session]:
+    """A venv step's shell: a subshell of this machine's with the environment active, in the
+    exercise folder; its start-up file is removed when it ends."""
+    with request.setting_up():  # a run may be making the environment anew
+        if records.read(rt.record_path(step.task)) is None or \
+                not (step.path / "bin" / "activate").is_file():
+            raise ShellError(f"{step.task} has not made {step.path} here: run "
+                             f"`script/doit {step.task}` first, then open the shell.")
+    with tempfile.TemporaryDirectory(prefix="ac295-shell-") as tmp:
+        rc = Path(tmp) / "rc.sh"
+        rc.write_text(rc_text(step.path, folder), encoding="utf-8")
+        yield Session(subshell_argv(rc, shutil.which("bash")),
+                      f"a subshell with {step.path} active ({step.task}), in {folder}")
+
+
 def source_of(exercise: Exercise, step: VenvStep) -> VenvStep | None:
     """The venv step whose lock ``step`` is made from, if any."""
     source = exercise.steps.get(step.from_lock) if step.from_lock else None
@@ -155,3 +192,8 @@ class Venv(Kind[VenvStep]):
                 "actions": [action(run, ctx.rt, step, source)],
                 "uptodate": [Check("spec, interpreter, lock and environment", uptodate, ctx.rt,
                                    step, source)]}
+
+    def shell(self, step: VenvStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        no_command(step.task, request, "a virtual environment")
+        return shell(ctx.rt, step, ctx.exercise.folder, request)

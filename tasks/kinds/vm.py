@@ -10,21 +10,27 @@ only the outcome, so what reads it reruns only if the outcome changed.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import shlex
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager, Iterator
 
-from ..errors import VmError
+from ..errors import ShellError, VmError
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from ..vm import boot as vm_boot
+from ..vm import console as vm_console
 from ..vm import initramfs
 from . import expect as expect_mod
 from . import records
 from .actions import action, recorded
 from ..progress import progress
-from .base import Key, Kind, TaskContext
+from . import shells
+from .base import Key, Kind, Session, ShellRequest, TaskContext
 from .expect import Expect
 from .kernel import KernelStep
 from .reuse import image_facts
@@ -101,6 +107,39 @@ def run(rt: Runtime, step: VmStep, kernel: KernelStep) -> None:
                            "seconds": round(booted.seconds, 2)}
 
 
+@contextlib.contextmanager
+def shell(rt: Runtime, step: VmStep, kernel: KernelStep, request: ShellRequest
+          ) -> Iterator[Session]:
+    """A vm step's shell: the VM booted as the step boots it, with a shell on its console
+    (``-c``: its command, on the console), powered off when it exits. The step's initramfs
+    is used when it was made from the image as it is now; else one is made for the shell in
+    a temporary folder, removed at the end."""
+    with contextlib.ExitStack() as made:
+        with request.setting_up():
+            image = records.read(rt.record_path(step.source)) or {}
+            image_id = shells.recorded_image(rt, step.source)
+            if not kernel.vmlinuz.is_file():
+                raise ShellError(f"the kernel {kernel.vmlinuz} is missing: run `script/doit "
+                                 f"{kernel.task}` first, then open the shell.")
+            notes = records.read(records.local_of(rt.record_path(step.task))) or {}
+            folder = Path(made.enter_context(tempfile.TemporaryDirectory(prefix="ac295-vm-")))
+            initrd = step.initramfs
+            if not (notes.get("image_content") == image.get("content_digest")
+                    and initrd.is_file() and notes.get("initramfs_size") == initrd.stat().st_size):
+                initrd = folder / "shell.cpio"
+                progress(f"making an initramfs of {step.source}'s image for the shell")
+                initramfs.from_image(rt.engine, image_id, initrd)
+            accel = vm_boot.accelerator(kernel.vmlinuz)
+        size = shutil.get_terminal_size()
+        report = folder / "report"
+        line = vm_console.kernel_line(step.command if request.own_command else None,
+                                      size.lines, size.columns)
+        yield Session(vm_console.argv(kernel.vmlinuz, initrd, line, step.memory, accel, report),
+                      f"{step.task}'s VM ({accel.upper()}, {step.memory} MB), booting "
+                      f"{step.source}'s image with a shell on its console; `exit` powers it "
+                      "off", functools.partial(vm_console.exit_code, report))
+
+
 class Vm(Kind[VmStep]):
     name = "vm"
     shape = "Msquare"
@@ -133,3 +172,9 @@ class Vm(Kind[VmStep]):
         kernel = ctx.step(step.kernel)
         assert isinstance(kernel, KernelStep)
         return {"actions": [action(run, ctx.rt, step, kernel)], "targets": [str(step.initramfs)]}
+
+    def shell(self, step: VmStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        kernel = ctx.step(step.kernel)
+        assert isinstance(kernel, KernelStep)
+        return shell(ctx.rt, step, kernel, request)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..digests import text_sha256
 from . import records
@@ -16,7 +16,8 @@ from ..dsl.model import Exercise, LocalRef, Step
 from ..venvs import wheelhouse
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
-from .base import Key, Kind, Makes, TaskContext
+from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
+from .shells import instead
 from .runtime import Runtime
 from .venv import VenvStep
 
@@ -82,3 +83,8 @@ class Wheelhouse(Kind[WheelhouseStep]):
         assert isinstance(source, VenvStep)
         return {"actions": [action(run, ctx.rt, step, source)],
                 "uptodate": [Check("source lock and wheels", uptodate, ctx.rt, step, source)]}
+
+    def shell(self, step: WheelhouseStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return instead(step.task, f"is a folder of wheels ({step.folder})",
+                       [f"{step.exercise}:{step.from_lock}"], "the environment they install")

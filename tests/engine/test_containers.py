@@ -13,6 +13,7 @@ from helpers import fake_engine as _fake_engine
 from tasks.engine import containers
 from tasks.engine.client import LABEL_PROJECT, LABEL_TASK, Engine
 from tasks.engine.containers import Outcome
+from tasks.engine.shells import LABEL_SHELL
 from tasks.errors import EngineError
 
 LABELS = {LABEL_TASK: "ex:question", LABEL_PROJECT: "/p/.ac295"}
@@ -100,9 +101,18 @@ def test_missing_image_is_an_engine_error():
 
 def test_containers_left_by_a_killed_run_are_swept_first():
     engine, client = fake_engine(fake_container())
-    stale = mock.Mock(spec=Container, short_id="abc123")
+    stale = mock.Mock(spec=Container, short_id="abc123", labels=dict(LABELS))
     client.containers.list.return_value = [stale]
     run_once(engine)
     stale.remove.assert_called_once_with(force=True)
     filters = client.containers.list.call_args.kwargs["filters"]
     assert sorted(filters["label"]) == [f"{LABEL_PROJECT}=/p/.ac295", f"{LABEL_TASK}=ex:question"]
+
+
+def test_a_shell_in_the_same_step_is_not_swept():
+    """A person's `doit shell` container carries the step's labels too: a run leaves it."""
+    engine, client = fake_engine(fake_container())
+    shell = mock.Mock(spec=Container, short_id="def456", labels={**LABELS, LABEL_SHELL: "42"})
+    client.containers.list.return_value = [shell]
+    run_once(engine)
+    shell.remove.assert_not_called()
