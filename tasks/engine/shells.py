@@ -53,7 +53,8 @@ def docker_command() -> str:
 def name_for(prefix: str, task: str, what: str = "shell", pid: int | None = None) -> str:
     """A container or network name: ``<prefix><exercise>-<step>-<what>-<pid>``, in the
     characters Docker allows (``[a-zA-Z0-9][a-zA-Z0-9_.-]*``)."""
-    raw = f"{prefix}{task.replace(':', '-')}-{what}-{os.getpid() if pid is None else pid}"
+    start = "" if task.startswith(prefix) else prefix  # a network's name may hold it already
+    raw = f"{start}{task.replace(':', '-')}-{what}-{os.getpid() if pid is None else pid}"
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", raw).lstrip("_.-")[:200] or "ac295-shell"
 
 

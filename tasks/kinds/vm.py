@@ -136,8 +136,8 @@ def shell(rt: Runtime, step: VmStep, kernel: KernelStep, request: ShellRequest
                                       size.lines, size.columns)
         yield Session(vm_console.argv(kernel.vmlinuz, initrd, line, step.memory, accel, report),
                       f"{step.task}'s VM ({accel.upper()}, {step.memory} MB), booting "
-                      f"{step.source}'s image with a shell on its console; `exit` powers it "
-                      "off", functools.partial(vm_console.exit_code, report))
+                      f"{step.source}'s image with a shell on its console, powered off when "
+                      "it exits", functools.partial(vm_console.exit_code, report))
 
 
 class Vm(Kind[VmStep]):
