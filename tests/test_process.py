@@ -64,3 +64,23 @@ def test_an_interrupt_ends_with_the_shells_code_and_one_line(tmp_path):
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == code
         assert err == f"ac295: stopped by {sig.name} before any task ran.\n"
+
+
+def _can_take(path) -> bool:
+    """Whether another process could take the lock file now (without waiting)."""
+    probe = ("import fcntl, sys\nh = open(sys.argv[1], 'a+')\n"
+             "try:\n    fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+             "except BlockingIOError:\n    sys.exit(1)\n")
+    return subprocess.run([sys.executable, "-c", probe, str(path)]).returncode == 0
+
+
+def test_a_lock_held_for_a_block_is_let_go_after_it(tmp_path):
+    """`doit shell` holds the run lock while it sets up only: runs may go on meanwhile."""
+    with process.locked(tmp_path):
+        assert not _can_take(tmp_path / "run.lock")
+    assert _can_take(tmp_path / "run.lock")
+
+
+def test_shell_takes_no_lock_for_its_whole_life(tmp_path):
+    assert process.command_of(["doit", "shell", "ex:q"]) == "shell"
+    assert process.hold(tmp_path, ["doit", "shell", "ex:q"]) is False

@@ -55,7 +55,8 @@ def name_for(prefix: str, task: str, what: str = "shell", pid: int | None = None
     characters Docker allows (``[a-zA-Z0-9][a-zA-Z0-9_.-]*``)."""
     start = "" if task.startswith(prefix) else prefix  # a network's name may hold it already
     raw = f"{start}{task.replace(':', '-')}-{what}-{os.getpid() if pid is None else pid}"
-    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", raw).lstrip("_.-")[:200] or "ac295-shell"
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", raw).replace("--", "-").lstrip("_.-")[:200] \
+        or "ac295-shell"
 
 
 def hostname_for(task: str, failed: bool = False) -> str:
