@@ -145,6 +145,10 @@ class Shell(DoitCmdBase):
             InvalidCommand: no such task, or not a step (an exercise, a project command).
         """
         tasks = {t.name: t for t in self.task_list}
+        exercise = tasks.get(name.split(":", 1)[0])
+        if exercise is not None and str(exercise.doc or "").startswith("BROKEN "):
+            raise InvalidCommand(f"the exercise {exercise.name} cannot be loaded, so none of "
+                                 f"its steps can be opened: {exercise.doc[len('BROKEN '):]}")
         if name not in tasks:
             raise InvalidCommand(f"no task {name}; `doit list --all` lists them.")
         hook = (tasks[name].meta or {}).get("ac295_shell")

@@ -97,6 +97,14 @@ def sweep_engine(tmp_path_factory: pytest.TempPathFactory):
                 volume.remove(force=True)
             except docker.errors.APIError:
                 pass
+    from tasks.engine.evidence import LABEL_FAILED
+
+    for image in client.api.images(filters={"label": LABEL_FAILED}):  # failed steps' states
+        if (image.get("Labels") or {}).get(LABEL_PROJECT, "").startswith(base):
+            try:
+                client.api.remove_image(image["Id"], force=True)
+            except docker.errors.APIError:
+                pass
     made = [i for i in client.api.images(filters={"label": LABEL_MADE})
             if (i.get("Labels") or {}).get(LABEL_MADE, "").rsplit(" ", 1)[-1].startswith(base)]
     for image in sorted(made, key=lambda i: i.get("Created", 0), reverse=True):  # children first

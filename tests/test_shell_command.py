@@ -49,3 +49,13 @@ def test_shell_is_listed_among_the_commands(copy):
     found = subprocess.run([str(copy / ".venv/bin/doit"), "help"], cwd=copy, env=env,
                            capture_output=True, text=True, timeout=120)
     assert "shell" in found.stdout and "a step's environment" in found.stdout
+
+
+def test_a_broken_exercise_says_why_its_steps_cannot_be_opened(tmp_path):
+    root = copy_project(tmp_path / "ac295")
+    (root / "exercises/exercise2/exercise.yml").write_text(
+        "doc: broken\nsteps:\n  image: {build: nosuch, tag: x/y:1}\n")
+    found = shell(root, "exercise2:image")
+    assert found.returncode == 3
+    assert "the exercise exercise2 cannot be loaded" in found.stderr
+    assert "exercise.yml:3" in found.stderr and "Traceback" not in found.stderr
