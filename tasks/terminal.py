@@ -79,16 +79,9 @@ def foreground(argv: Sequence[str], grace: float = GRACE, poll: float = 0.2) -> 
     return 128 + passed[0] if passed else code_of(returncode)
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP arrived while an environment was being set up."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 def _interrupt(signum: int, frame: Any) -> None:
-    raise Interrupted(signum)
+    """SIGTERM or SIGHUP while the environment is set up: end it as Ctrl-C does, by name."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def run(opened: ContextManager[Session], say: Callable[[str], None],
@@ -107,12 +100,10 @@ def run(opened: ContextManager[Session], say: Callable[[str], None],
         session = made.enter_context(opened)
         say(f"ac295: {session.what}. `exit` ends it; what was made for it is removed.")
         return session.exit_code(run_program(session.argv))
-    except KeyboardInterrupt:
-        say("ac295: interrupted; nothing made for the shell is left.")
-        return 130
-    except Interrupted as err:
-        say(f"ac295: stopped by {err}; nothing made for the shell is left.")
-        return 128 + err.signum
+    except KeyboardInterrupt as err:
+        name = str(err.args[0]) if err.args else "SIGINT"
+        say(f"ac295: stopped by {name}; nothing made for the shell is left.")
+        return 128 + int(getattr(signal, name, signal.SIGINT))
     finally:
         for signum in previous:
             signal.signal(signum, signal.SIG_IGN)

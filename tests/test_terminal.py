@@ -90,7 +90,7 @@ def test_ctrl_c_while_setting_up_cleans_up_and_ends_with_130():
     said: list[str] = []
     assert terminal.run(env.opened(), said.append, run_program=lambda argv: 0) == 130
     assert env.events == ["made", "removed"]
-    assert "interrupted" in said[-1]
+    assert "stopped by SIGINT" in said[-1]
 
 
 def test_sigterm_while_setting_up_cleans_up_and_ends_with_143():
