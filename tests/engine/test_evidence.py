@@ -220,3 +220,29 @@ def test_a_build_that_fails_before_any_layer_keeps_nothing(tmp_path):
         images.build(engine, tmp_path, tmp_path / "Dockerfile", "me/app:1", {}, {}, "ex:image",
                      lambda line: None, keep=keep)
     keep.layer.assert_not_called()
+
+
+def test_prune_lists_every_kept_state_of_this_copy_with_its_own_size():
+    from tasks.engine import garbage
+
+    kept = listing("ex:q", 2, "ac295-failed:ex.q")
+    kept["Size"] = 150_000_500
+    base = {"Id": "sha256:base", "RepoTags": ["me/app:1"], "Size": 150_000_000}
+    engine, client = fake_engine([kept, base], PROJECT)
+    client.api.images.side_effect = lambda filters: [kept]  # the engine's label filter
+    client.api.history.return_value = [{"Id": kept["Id"]}, {"Id": "sha256:base"}]
+    found = garbage.kept_evidence(engine)
+    assert [(g.kind, g.ident, g.name, g.size, g.task) for g in found] == \
+        [("image", "sha256:ex:q-2", "ac295-failed:ex.q", 500, "ex:q")]
+
+
+def test_the_failure_a_run_keeps_is_its_unmet_expectations():
+    from tasks.kinds.commit import failed_commands
+    from tasks.kinds.expect import Expect, unmet
+
+    expect = Expect(exit_code=0, stdout=("^Answer: 2640$",))
+    assert unmet(expect, Outcome(0, "Answer: 2640\n", "")) == ""
+    assert unmet(expect, Outcome(1, "Answer: 1\n", "")) == \
+        "exit code 1, expected 0; stdout does not match /^Answer: 2640$/"
+    assert failed_commands(Outcome(0, "", "")) == ""
+    assert failed_commands(Outcome(2, "", "")) == "a command failed (exit code 2)"

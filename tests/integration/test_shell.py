@@ -77,6 +77,7 @@ def assert_nothing_left(project: Project, engine: docker.DockerClient) -> None:
     assert leftovers(engine, project) == []
     assert networks_left(engine, project) == []
     assert vms_of(project) == []
+    assert [n for n in podman_containers() if n.startswith(project.prefix)] == []
 
 
 def evidence_of(engine: docker.DockerClient, project: Project, task: str) -> list:
