@@ -146,7 +146,7 @@ def _commit(engine: Engine, container_id: str, task: str, ref: str, instructions
             progress: Progress) -> str | None:
     import docker.errors
 
-    clear(engine, task)
+    clear(engine, task, ref)  # the name moves to the new one: the old one must go first
     repository, tag = repository_tag(ref)
     try:
         made = engine.client.api.commit(container_id, repository=repository, tag=tag,
@@ -182,19 +182,23 @@ def find(engine: Engine, task: str) -> Evidence | None:
 
 
 @translated
-def clear(engine: Engine, task: str) -> int:
-    """Remove ``task``'s evidence (a step that runs again replaces it); how many went.
+def clear(engine: Engine, task: str, ref: str) -> bool:
+    """Remove ``task``'s evidence, found by its name ``ref``: one inspect when there is none,
+    as for nearly every step that runs (a step that runs again replaces its evidence).
 
-    One that a shell still uses stays (the engine refuses); ``prune`` removes it later.
+    An image of that name that is not this copy's evidence of ``task`` is left alone, and so
+    is one a shell still uses (the engine refuses); ``prune`` finds those by their labels.
     """
-    import docker.errors
+    found = engine.refresh(ref)
+    if found is None or not found.labels.get(LABEL_FAILED) or \
+            found.labels.get(LABEL_PROJECT) != engine.project or \
+            found.labels.get(LABEL_TASK) != task:
+        return False
+    import docker.errors  # only now: a step with no evidence does not import the SDK
 
-    gone = 0
-    for kept in listed(engine, task):
-        try:
-            engine.client.api.remove_image(kept.id, force=True, noprune=False)
-            gone += 1
-        except docker.errors.APIError:
-            continue
-    return gone
-
+    try:
+        engine.client.api.remove_image(found.id, force=True, noprune=False)
+    except docker.errors.APIError:
+        return False
+    engine.refresh(ref)  # forget what was learnt of it
+    return True

@@ -47,9 +47,10 @@ def kept(rt: Runtime, task: str, judge: Callable[[Any], str] = no_failure
     failure). Asking the engine what was kept is a courtesy: if it fails, the step's own
     error stands as it was.
     """
-    evidence.clear(rt.engine, task)
+    name = evidence.reference(prefix(rt), task)
+    evidence.clear(rt.engine, task, name)
     try:
-        yield evidence.Keep(task, evidence.reference(prefix(rt), task), judge)
+        yield evidence.Keep(task, name, judge)
     except Ac295Error as err:
         try:
             found = evidence.find(rt.engine, task)

@@ -72,17 +72,35 @@ def test_an_image_that_only_inherited_an_empty_label_is_no_evidence():
     assert evidence.find(engine, "ex:q") is None
 
 
-def test_clearing_removes_each_piece_and_skips_one_in_use():
-    engine, client = fake_engine([listing("ex:q", 1), listing("ex:q", 2)], PROJECT)
-    client.api.remove_image.side_effect = [docker.errors.APIError("in use by a shell"), None]
-    assert evidence.clear(engine, "ex:q") == 1
-    assert [c.args[0] for c in client.api.remove_image.call_args_list] == \
-        ["sha256:ex:q-2", "sha256:ex:q-1"]
-    assert client.api.remove_image.call_args.kwargs == {"force": True, "noprune": False}
+def test_clearing_finds_the_evidence_by_its_name_and_removes_it():
+    engine, client = fake_engine([listing("ex:q", 1, "ac295-failed:ex.q")], PROJECT)
+    assert evidence.clear(engine, "ex:q", "ac295-failed:ex.q") is True
+    client.api.remove_image.assert_called_once_with("sha256:ex:q-1", force=True, noprune=False)
+    client.api.images.assert_not_called()  # one inspect, no listing of the engine's images
+
+
+@pytest.mark.parametrize("labels", [
+    {LABEL_FAILED: "exit code 1", LABEL_TASK: "ex:other", LABEL_PROJECT: PROJECT},
+    {LABEL_FAILED: "exit code 1", LABEL_TASK: "ex:q", LABEL_PROJECT: "/another/copy"},
+    {LABEL_TASK: "ex:q", LABEL_PROJECT: PROJECT},  # not evidence at all
+])
+def test_clearing_leaves_an_image_of_that_name_that_is_not_this_steps_evidence(labels):
+    image = {"Id": "sha256:x", "RepoTags": ["ac295-failed:ex.q"], "Labels": labels}
+    engine, client = fake_engine([image], PROJECT)
+    assert evidence.clear(engine, "ex:q", "ac295-failed:ex.q") is False
+    client.api.remove_image.assert_not_called()
+
+
+def test_clearing_nothing_or_one_a_shell_uses_is_no_error():
+    engine, client = fake_engine([], PROJECT)
+    assert evidence.clear(engine, "ex:q", "ac295-failed:ex.q") is False
+    engine, client = fake_engine([listing("ex:q", 1, "ac295-failed:ex.q")], PROJECT)
+    client.api.remove_image.side_effect = docker.errors.APIError("in use by a running shell")
+    assert evidence.clear(engine, "ex:q", "ac295-failed:ex.q") is False
 
 
 def test_keeping_a_container_replaces_the_earlier_evidence_and_commits_under_the_name():
-    engine, client = fake_engine([listing("ex:q", 1)], PROJECT)
+    engine, client = fake_engine([listing("ex:q", 1, "shl-ac295-failed:ex.q")], PROJECT)
     client.api.commit.return_value = {"Id": "sha256:kept"}
     kept = evidence.keep_container(engine, "c0ffee", "ex:q", "shl-ac295-failed:ex.q",
                                    "exit code 1", lambda line: None)
@@ -168,8 +186,12 @@ def test_a_run_without_keep_commits_nothing():
 
 def test_a_commit_whose_commands_fail_keeps_its_container():
     client, container, engine = container_engine(2, b"oops\n")
-    client.api.inspect_image.side_effect = None
-    client.api.inspect_image.return_value = {"Config": {}}
+    def inspect_image(ref: str) -> dict:
+        if ref != "sha256:src":  # no evidence of an earlier failure
+            raise docker.errors.ImageNotFound(f"No such image: {ref}")
+        return {"Id": ref, "Config": {}}
+
+    client.api.inspect_image.side_effect = inspect_image
     with pytest.raises(CommandFailed):
         containers.commit(engine, "sha256:src", ["false"], "me/x:1", 5, {}, {}, "ex:modify",
                           "Fix it.", lambda line: None,
