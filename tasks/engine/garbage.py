@@ -109,7 +109,8 @@ def stale_volumes(engine: Engine) -> list[Garbage]:
     """Named volumes of this copy still in the engine (a killed run's)."""
     found = engine.client.volumes.list(filters={"label": f"{LABEL_PROJECT}={engine.project}"})
     return [Garbage("volume", v.name, v.name, 0,
-                    (v.attrs.get("Labels") or {}).get(LABEL_TASK, "?")) for v in found]
+                    (v.attrs.get("Labels") or {}).get(LABEL_TASK, "?")) for v in found
+            if not shells.alive(v.attrs.get("Labels"))]  # an open shell's stays
 
 
 @translated

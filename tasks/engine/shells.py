@@ -10,8 +10,9 @@ removed when it ends:
   pid of the ``doit shell`` that made them, and the limits of every container of the
   project; their names start with ``local_prefix``. A run of the same step never sweeps them
   (``containers.sweep`` skips shells), and ``prune`` leaves those whose shell still runs;
-- a network a shell needs is its own (``<network>-shell-<pid>``), never the step's, so a run
-  that starts meanwhile finds nothing of the shell's in its way.
+- a network (or a named volume) a shell needs is its own (``<network>-shell-<pid>``), never
+  the step's, so a run that starts meanwhile finds nothing of the shell's in its way; a
+  volume of the shell's own starts empty, as a run's does.
 
 Leftovers of a shell that was killed outright (its pid gone) are removed by the next shell of
 the project copy, and by ``prune``.
@@ -29,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..errors import EngineError
 from .boundary import translated
 from .client import CONTAINER_LIMITS, LABEL_PROJECT, Engine
+from .options import ContainerOptions
 from ..progress import Progress
 
 #: The pid of the ``doit shell`` process that made a container or network.
@@ -100,14 +102,20 @@ class Box:
     network: str | None = None
     aliases: Sequence[str] = ()
     ports: Mapping[str, str] = field(default_factory=dict)  # container port -> host port
+    options: ContainerOptions | None = None  # working folder, user, mounts, entrypoint
 
 
 def create_kwargs(box: Box, labels: Mapping[str, str]) -> dict[str, Any]:
-    """The SDK's ``containers.create`` arguments for a box (pure, for the tests)."""
+    """The SDK's ``containers.create`` arguments for a box: the step's options but its
+    health check (a shell is no service to wait for), and with ``shell`` a shell instead of
+    the entrypoint and command."""
     kwargs: dict[str, Any] = {
         "name": box.name, "hostname": box.hostname, "environment": dict(box.env),
         "labels": dict(labels), "tty": True, "stdin_open": True, "detach": True,
         **CONTAINER_LIMITS}
+    if box.options:
+        kwargs.update({k: v for k, v in box.options.create_kwargs().items()
+                       if k != "healthcheck"})
     if box.shell:
         kwargs["entrypoint"] = SHELL[:1]
         kwargs["command"] = SHELL[1:]
@@ -186,6 +194,32 @@ def _remove_network(engine: Engine, ident: str) -> None:
         pass
 
 
+@contextlib.contextmanager
+def volume(engine: Engine, name: str, labels: Mapping[str, str]) -> Iterator[str]:
+    """An empty named volume of the shell's own (a step's volume lives only while a run
+    does), removed when the block ends, after the container that mounts it."""
+    _create_volume(engine, name, labels)
+    try:
+        yield name
+    finally:
+        _remove_volume(engine, name)
+
+
+@translated
+def _create_volume(engine: Engine, name: str, labels: Mapping[str, str]) -> None:
+    engine.client.volumes.create(name, labels=dict(labels))
+
+
+@translated
+def _remove_volume(engine: Engine, name: str) -> None:
+    import docker.errors
+
+    try:
+        engine.client.api.remove_volume(name, force=True)
+    except docker.errors.NotFound:
+        pass
+
+
 @translated
 def running(engine: Engine, name: str, task: str) -> bool:
     """True if the container ``name`` runs now and is ``task``'s, made by this project copy
@@ -224,6 +258,11 @@ def sweep_dead(engine: Engine, progress: Progress) -> int:
         if not alive(net.attrs.get("Labels")):
             _remove_network(engine, net.id)
             progress(f"removed network {net.name}, left by a shell that was killed")
+            gone += 1
+    for vol in engine.client.volumes.list(filters=wanted):
+        if not alive(vol.attrs.get("Labels")):
+            _remove_volume(engine, vol.name)
+            progress(f"removed volume {vol.name}, left by a shell that was killed")
             gone += 1
     return gone
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, ContextManager, Mapping
 
 from ..dsl import compose as reader
 from ..dsl.fields import Fields
@@ -30,11 +30,12 @@ from ..dsl.model import Step
 from ..errors import SpecError
 from ..progress import progress
 from .actions import action
-from .base import Key, Kind, TaskContext
+from .base import Key, Kind, Session, ShellRequest, TaskContext
 from .composefile import ComposeFile
 from .run import RunStep
 from .runtime import Runtime
 from .service import ServiceStep
+from .shells import instead
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,3 +106,9 @@ class Compose(Kind[ComposeStep]):
 
     def task(self, step: ComposeStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(summary, ctx.rt, step)]}
+
+    def shell(self, step: ComposeStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return instead(step.task, f"runs the services of {step.file.name}",
+                       [s.task for s in step.made if isinstance(s, (ServiceStep, RunStep))],
+                       "one of its services")

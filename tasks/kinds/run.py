@@ -226,15 +226,16 @@ class Run(Kind[RunStep]):
         if step.runtime == "rootless":
             return rootless_shell(rt, step, getattr(ctx.step(step.image), "archive"), request)
         network = getattr(ctx.step(step.network), "network") if step.network else None
+        options = container.options(step, ctx)
 
         def plan() -> shells.Plan:
-            failed = shells.failed_plan(rt, step.task, request, network)
+            failed = shells.failed_plan(rt, step.task, request, network, options)
             if failed is not None:
                 return failed
             return shells.Plan(
                 image=shells.recorded_image(rt, step.source), shell=not request.own_command,
                 what=f"{step.task}'s environment: {step.source}'s image, the step's env"
                      + (" and its command" if request.own_command else ""),
-                command=step.command, env=step.env, network=network)
+                command=step.command, env=step.env, network=network, options=options)
 
         return shells.container_session(rt, step.task, request, plan)

@@ -87,8 +87,8 @@ def start(rt: Runtime, step: ServiceStep, network: str | None,
 
 
 @contextlib.contextmanager
-def shell(rt: Runtime, step: ServiceStep, network: str | None, request: ShellRequest
-          ) -> Iterator[Session]:
+def shell(rt: Runtime, step: ServiceStep, network: str | None, options: ContainerOptions,
+          request: ShellRequest) -> Iterator[Session]:
     """A service's shell: ``docker exec`` into its container while a run keeps it running
     (no lock: the run that started it holds it); else a container made as the run would
     start it (image, env, network with its aliases, ports), with a shell instead of its
@@ -108,7 +108,7 @@ def shell(rt: Runtime, step: ServiceStep, network: str | None, request: ShellReq
             what=f"{step.task}'s environment, as a run starts it ({step.source}'s image, its "
                  "env, aliases and ports" + (", its command)" if request.own_command else ")"),
             command=step.command, env=step.env, network=network, aliases=step.aliases,
-            ports=step.ports)
+            ports=step.ports, options=options)
 
     with shells.container_session(rt, step.task, request, plan) as session:
         yield session
@@ -193,4 +193,4 @@ class Service(Kind[ServiceStep]):
     def shell(self, step: ServiceStep, ctx: TaskContext, request: ShellRequest
               ) -> ContextManager[Session] | str:
         network = getattr(ctx.step(step.network), "network") if step.network else None
-        return shell(ctx.rt, step, network, request)
+        return shell(ctx.rt, step, network, container.options(step, ctx), request)

@@ -4,17 +4,19 @@ and a container made for a shell, with its network, removed when the shell ends.
 Every hook that opens a container decides, under the run lock (``request.setting_up()``),
 what the container is made of (a ``Plan``): the state the step failed in when it kept one
 (``tasks.engine.evidence``), else the step's own environment. ``container_session`` then
-makes it (and a network of its own when the step is on one) and removes both when the
-shell ends.
+makes it (and a network of its own when the step is on one, an empty volume of its own for
+each named volume it mounts) and removes all of it when the shell ends.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
 from ..engine import evidence, shells
+from ..engine.options import ContainerOptions
 from ..errors import ShellError
 from ..names import shell_line
 from ..progress import progress
@@ -47,6 +49,7 @@ class Plan:
     network: str | None = None
     aliases: Sequence[str] = ()
     ports: Mapping[str, str] = field(default_factory=dict)
+    options: ContainerOptions | None = None
     failed: bool = False
 
 
@@ -68,7 +71,7 @@ def recorded_image(rt: Runtime, task: str) -> str:
 
 
 def failed_plan(rt: Runtime, task: str, request: ShellRequest, network: str | None = None,
-                aliases: Sequence[str] = ()) -> Plan | None:
+                options: ContainerOptions | None = None) -> Plan | None:
     """The plan of a shell in the state ``task`` failed in, or None if it kept none.
 
     With ``-c``, the command that failed runs again; a build that failed at an instruction
@@ -86,7 +89,7 @@ def failed_plan(rt: Runtime, task: str, request: ShellRequest, network: str | No
                          f"{shell_line(task)}")
     return Plan(image=found.id, what=f"the state {task} failed in, kept as "
                 f"{found.name or found.id[7:19]} ({found.what})", shell=not request.own_command,
-                network=network, aliases=aliases, failed=True)
+                network=network, options=options, failed=True)
 
 
 def image_plan(rt: Runtime, task: str, request: ShellRequest) -> Plan:
@@ -117,10 +120,17 @@ def container_session(rt: Runtime, task: str, request: ShellRequest,
             if plan.network:
                 network = made.enter_context(shells.network(
                     rt.engine, shells.name_for(prefix(rt), plan.network), labels))
+            options = plan.options
+            if options is not None and any(not m.bind for m in options.mounts):
+                options = dataclasses.replace(options, mounts=tuple(
+                    m if m.bind else dataclasses.replace(m, source=made.enter_context(
+                        shells.volume(rt.engine, shells.name_for(prefix(rt), m.source),
+                                      labels)))
+                    for m in options.mounts))
             box = shells.Box(image=plan.image, name=shells.name_for(prefix(rt), task),
                              hostname=shells.hostname_for(task, plan.failed), shell=plan.shell,
                              command=plan.command, env=plan.env, network=network,
-                             aliases=plan.aliases, ports=plan.ports)
+                             aliases=plan.aliases, ports=plan.ports, options=options)
             argv = made.enter_context(shells.container(rt.engine, box, labels))
         yield Session(argv, plan.what + (f", on a network of its own ({network})"
                                          if network else ""))

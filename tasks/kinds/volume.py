@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 from ..engine import services
 from ..errors import ClusterError
@@ -18,8 +18,9 @@ from ..dsl.fields import Fields
 from ..dsl.model import Role, Step
 from .actions import action
 from ..progress import progress
-from .base import Key, Kind, TaskContext
+from .base import Key, Kind, Session, ShellRequest, TaskContext
 from .runtime import Runtime
+from .shells import instead, users_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,3 +61,8 @@ class Volume(Kind[VolumeStep]):
     def task(self, step: VolumeStep, ctx: TaskContext) -> dict[str, Any]:
         return {"actions": [action(create, ctx.rt, step)],
                 "meta": {"ac295_end": [action(remove, ctx.rt, step)]}}
+
+    def shell(self, step: VolumeStep, ctx: TaskContext, request: ShellRequest
+              ) -> ContextManager[Session] | str:
+        return instead(step.task, f"is the volume {step.volume}",
+                       users_of(ctx.exercise, step.name, "volume"), "a step that mounts it")

@@ -10,10 +10,12 @@ import docker.errors
 import pytest
 from docker.models.containers import ContainerCollection
 from docker.models.networks import NetworkCollection
+from docker.models.volumes import VolumeCollection
 
 from helpers import fake_engine
 from tasks.engine import garbage, shells
 from tasks.engine.client import LABEL_PROJECT, LABEL_TASK
+from tasks.engine.options import ContainerOptions, Health, Mount
 from tasks.engine.shells import LABEL_SHELL, SHELL, Box
 
 PROJECT = "/p/.ac295"
@@ -82,6 +84,8 @@ def shell_engine() -> tuple[object, mock.Mock]:
     client.containers.create.return_value = mock.Mock(id="made")
     client.networks = mock.Mock(spec=NetworkCollection)
     client.networks.create.return_value = mock.Mock(id="net-id")
+    client.volumes = mock.Mock(spec=VolumeCollection)
+    client.volumes.list.return_value = []
     return engine, client
 
 
@@ -112,6 +116,28 @@ def test_no_docker_command_is_said_before_anything_is_made(monkeypatch):
         with shells.container(engine, Box("sha256:i", "n", "h"), {}):
             pass
     client.containers.create.assert_not_called()
+
+
+def test_a_shell_keeps_the_steps_options_but_its_health_check():
+    options = ContainerOptions(entrypoint=("python3",), working_dir="/srv", user="1000",
+                               mounts=(Mount("x-data-shell-7", "/data"),),
+                               health=Health(test=("CMD", "true")))
+    shell = shells.create_kwargs(Box("i", "n", "h", options=options), {})
+    assert (shell["working_dir"], shell["user"]) == ("/srv", "1000")
+    assert shell["entrypoint"] == SHELL[:1] and "healthcheck" not in shell
+    assert [(m["Source"], m["Target"]) for m in shell["mounts"]] == [("x-data-shell-7", "/data")]
+    own = shells.create_kwargs(Box("i", "n", "h", shell=False, command=["-m", "x"],
+                                   options=options), {})
+    assert own["entrypoint"] == ["python3"] and own["command"] == ["-m", "x"]
+
+
+def test_a_volume_of_the_shells_own_is_removed_at_the_end():
+    engine, client = shell_engine()
+    with shells.volume(engine, "x-data-shell-7", {LABEL_SHELL: "7"}) as name:
+        assert name == "x-data-shell-7"
+        client.api.remove_volume.assert_not_called()
+    client.volumes.create.assert_called_once_with("x-data-shell-7", labels={LABEL_SHELL: "7"})
+    client.api.remove_volume.assert_called_once_with("x-data-shell-7", force=True)
 
 
 def test_a_network_of_the_shells_own_is_removed_at_the_end():
@@ -146,10 +172,14 @@ def test_only_what_killed_shells_left_is_swept():
     live = mock.Mock(id="live", labels={LABEL_SHELL: str(os.getpid())})
     left = mock.Mock(id="left", labels={LABEL_SHELL: str(dead_pid())})
     net = mock.Mock(id="n-left", attrs={"Labels": {LABEL_SHELL: str(dead_pid())}})
+    vol = mock.Mock(attrs={"Labels": {LABEL_SHELL: str(dead_pid())}})
+    vol.name = "v-left"
     client.containers.list.return_value = [live, left]
     client.networks.list.return_value = [net]
+    client.volumes.list.return_value = [vol]
     lines: list[str] = []
-    assert shells.sweep_dead(engine, lines.append) == 2
+    assert shells.sweep_dead(engine, lines.append) == 3
+    client.api.remove_volume.assert_called_once_with("v-left", force=True)
     assert [c.args[0] for c in client.api.remove_container.call_args_list] == ["left"]
     client.api.remove_network.assert_called_once_with("n-left")
     assert sorted(client.containers.list.call_args.kwargs["filters"]["label"]) == \

@@ -76,6 +76,8 @@ def vms_of(project: Project) -> list[str]:
 def assert_nothing_left(project: Project, engine: docker.DockerClient) -> None:
     assert leftovers(engine, project) == []
     assert networks_left(engine, project) == []
+    assert engine.volumes.list(filters={
+        "label": f"org.ac295.project={project.state.resolve()}"}) == []
     assert vms_of(project) == []
     assert [n for n in podman_containers() if n.startswith(project.prefix)] == []
 
@@ -193,10 +195,13 @@ steps:
     aliases: [backend]
     command: [python3, -u, -m, http.server, "8000"]
     ready: {log: "Serving HTTP", timeout: 60}
+  data: {volume: "{local_prefix}shellData"}
   probe:
     run: image
     network: net
     env: {WHO: tester}
+    volumes: ["data:/data"]
+    working_dir: /data
     command: [sh, -c, "echo $WHO"]
     after: [svc]
   slow:
@@ -262,10 +267,13 @@ def test_a_run_services_and_networks(project, engine, shelltest):
     dockerfile.write_text(DOCKERFILE.replace(" && test -e /work/missing.txt", ""))
     project.doit("shelltest:image")
 
-    # a one-shot run on a network: its env, a network of the shell's own
+    # a one-shot run on a network: its env, working folder, a network and a volume of the
+    # shell's own
     shell = Shell(project, "shelltest:probe")
     assert "on a network of its own" in shell.what
     assert shell.type("echo $WHO").strip() == "tester"
+    assert shell.type("pwd; ls -A /data | wc -l").split() == ["/data", "0"]  # fresh, empty
+    assert len([v for v in engine.volumes.list() if "shellData-shell-" in v.name]) == 1
     own = [n.name for n in engine.networks.list() if "shellNet-shell-" in n.name]
     assert len(own) == 1 and own[0].startswith(project.prefix)
     assert shell.exit(0) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 from unittest import mock
@@ -16,6 +17,7 @@ from helpers import example_steps, record, runtime
 from tasks.engine import evidence
 from tasks.engine.client import LABEL_PROJECT, LABEL_TASK
 from tasks.engine.evidence import LABEL_FAILED, LABEL_RERUN
+from tasks.engine.options import ContainerOptions, Mount
 from tasks.engine.shells import LABEL_SHELL
 from tasks.errors import Ac295Error, CheckFailed, EngineError, ShellError
 from tasks.graph.explain import Status, failure_words
@@ -98,10 +100,11 @@ def test_why_names_a_failure_in_one_line(message, words):
 
 def test_a_failed_state_comes_before_the_steps_environment(tmp_path):
     rt, _ = fake_rt(tmp_path, [failed_image("ex:q")])
-    plan = shells.failed_plan(rt, "ex:q", ShellRequest(), network="net", aliases=("db",))
+    options = ContainerOptions(working_dir="/srv", mounts=(Mount("vol", "/data"),))
+    plan = shells.failed_plan(rt, "ex:q", ShellRequest(), network="net", options=options)
     assert plan is not None
-    assert (plan.image, plan.shell, plan.failed, plan.network) == \
-        ("sha256:failed-1", True, True, "net")
+    assert (plan.image, plan.shell, plan.failed, plan.network, plan.options) == \
+        ("sha256:failed-1", True, True, "net", options)
     assert "ex:q failed in" in plan.what and "exit code 1" in plan.what
     rerun = shells.failed_plan(rt, "ex:q", ShellRequest(own_command=True))
     assert rerun is not None and rerun.shell is False  # -c: the command that failed
@@ -159,6 +162,12 @@ class Recorder:
         self.events.append(f"remove network {name}")
 
     @contextlib.contextmanager
+    def volume(self, engine: Any, name: str, labels: Any) -> Iterator[str]:
+        self.events.append(f"volume {name}")
+        yield name
+        self.events.append(f"remove volume {name}")
+
+    @contextlib.contextmanager
     def container(self, engine: Any, box: Any, labels: Any) -> Iterator[list[str]]:
         self.events.append(f"container {box.name} on {box.network}")
         self.labels = labels
@@ -171,6 +180,7 @@ class Recorder:
 def recorder(monkeypatch) -> Recorder:
     found = Recorder()
     monkeypatch.setattr(shells.shells, "network", found.network)
+    monkeypatch.setattr(shells.shells, "volume", found.volume)
     monkeypatch.setattr(shells.shells, "container", found.container)
     monkeypatch.setattr(shells.shells, "sweep_dead", lambda *a: 0)
     return found
@@ -195,6 +205,23 @@ def test_a_session_sets_up_under_the_lock_and_removes_all_after_it(tmp_path, rec
     assert recorder.box.aliases == ("db",) and recorder.box.hostname == "ex-q"
 
 
+def test_a_named_volume_is_the_shells_own_and_a_bind_the_steps(tmp_path, recorder):
+    rt, _ = fake_rt(tmp_path, [])
+    options = ContainerOptions(working_dir="/srv", mounts=(
+        Mount("x-data", "/data"), Mount("/p/exercises/ex/conf", "/conf", bind=True)))
+    plan = shells.Plan(image="sha256:i", what="the env", options=options)
+    with shells.container_session(rt, "ex:q", ShellRequest(setting_up=recorder.lock),
+                                  lambda: plan):
+        recorder.events.append("session")
+    pid = os.getpid()
+    assert recorder.events == ["lock", f"volume x-data-shell-{pid}", f"container ex-q-shell-{pid}"
+                               " on None", "unlock", "session", f"remove container "
+                               f"ex-q-shell-{pid}", f"remove volume x-data-shell-{pid}"]
+    assert recorder.box.options == ContainerOptions(working_dir="/srv", mounts=(
+        Mount(f"x-data-shell-{pid}", "/data"), Mount("/p/exercises/ex/conf", "/conf",
+                                                     bind=True)))
+
+
 def test_a_set_up_that_fails_leaves_nothing_and_lets_the_lock_go(tmp_path, recorder):
     rt, _ = fake_rt(tmp_path, [])
     request = ShellRequest(setting_up=recorder.lock)
@@ -210,10 +237,11 @@ def test_a_set_up_that_fails_leaves_nothing_and_lets_the_lock_go(tmp_path, recor
 
 # --- what each kind says or opens ------------------------------------------------------
 
-#: Kinds whose steps have no environment of their own: the shell each points to instead
-#: (None: run the commands by hand), for the docs' example of each kind.
-INSTEAD = {"push": "publish", "save": "image", "network": None, "sh": None, "measure": None,
-           "kernel": None, "wheelhouse": "env", "grade": "check.ana"}
+#: Kinds whose steps have no environment of their own; those marked True point to another
+#: step's shell in their docs example.
+INSTEAD = {"push": True, "save": True, "network": False, "sh": False, "measure": False,
+           "kernel": False, "wheelhouse": True, "grade": True, "volume": True,
+           "compose": True}
 
 
 def test_every_kind_opens_an_environment_or_says_what_to_do_instead(tmp_path):
@@ -224,19 +252,25 @@ def test_every_kind_opens_an_environment_or_says_what_to_do_instead(tmp_path):
         if step.exercise.startswith((f"k-{step.kind}-", "k-grade-")):  # grade: its students
             by_kind.setdefault(step.kind, step)
     assert set(by_kind) == {k.name for k in KINDS}
-    for kind_name, step in by_kind.items():
+
+    def opened_by(step: Any) -> Any:
         exercise = mock.Mock(steps={s.name: s for s in steps if s.exercise == step.exercise},
                              folder=step.where.file.parent)
-        opened = KINDS[kind_name].shell(step, TaskContext(rt=rt, exercise=exercise),
-                                        ShellRequest())
+        return KINDS[step.kind].shell(step, TaskContext(rt=rt, exercise=exercise),
+                                      ShellRequest())
+
+    for kind_name, step in by_kind.items():
+        opened = opened_by(step)
         if kind_name not in INSTEAD:
             assert isinstance(opened, contextlib.AbstractContextManager), kind_name
             continue
         assert isinstance(opened, str) and "\n" not in opened, kind_name
         assert opened.startswith(step.task) and "no environment" in opened, opened
-        other = INSTEAD[kind_name]
-        if other is not None and kind_name != "push":
-            assert opened.endswith(shell_line(f"{step.exercise}:{other}")), opened
+        pointer = re.search(r"script/doit shell (\S+)$", opened)
+        assert bool(pointer) == INSTEAD[kind_name], opened
+        if pointer:  # a step of the same exercise whose shell opens an environment
+            other = next(s for s in steps if s.task == pointer.group(1))
+            assert isinstance(opened_by(other), contextlib.AbstractContextManager), opened
 
 
 def test_a_push_points_to_its_image_steps_shell(tmp_path):
