@@ -47,4 +47,4 @@ KINDS.register(Grade())
 KINDS.register(GradeStudent())
 KINDS.register(Compose())
 
-__all__ = ["REGISTRY", "Kind", "KindTable"]
+__all__ = ["KINDS", "Kind", "KindTable"]
