@@ -15,14 +15,14 @@ from .errors import Ac295Error, SpecError
 from .graph.compile import exercise_tasks
 from .graph import edges
 from .graph.checker import StatThenHash
-from .graph.explain import failed_path
+from .graph.explain import BROKEN, failed_path
 from .kinds import KINDS
 from .kinds.actions import action
 from .kinds.base import KindTable
 from .kinds.runtime import Runtime
 from .reporter import Reporter
 from .dsl import config as config_mod
-from .dsl.exercises import exercise_files, load_exercise, load_project
+from .dsl.exercises import exercise_files, load_exercise, load_project, name_problem
 from .dsl.cache import SpecCache, parser_version
 from .dsl.model import Exercise
 from .toplevel import project_tasks
@@ -86,7 +86,7 @@ def load_isolated(cfg: config_mod.Config, kinds: KindTable = KINDS
     cache.save()
     while True:
         try:
-            return good, broken, edges.check(good, kinds, cfg.state)
+            return good, broken, edges.check(good, kinds, cfg.state, broken)
         except SpecError as err:
             # the exercise whose folder holds the file (a compose file may sit deeper)
             name = next((e.name for e in good
@@ -98,11 +98,29 @@ def load_isolated(cfg: config_mod.Config, kinds: KindTable = KINDS
             good = [e for e in good if e.name != name]
 
 
-def broken_task(name: str, error: SpecError) -> dict[str, Any]:
-    """The task of an exercise whose spec is wrong: `doit list` marks it, running it fails."""
-    problem = error.problem if len(error.problem) <= 90 else error.problem[:87] + "..."
-    return {"basename": name, "doc": f"BROKEN {error.where}: {problem}",
-            "actions": [action(_fail, str(error))], "uptodate": [False], "verbosity": 2}
+def broken_name(folder: str) -> str:
+    """The task name of a broken exercise: its folder's name, or ``exercises/<folder>`` when
+    that name cannot be a task of its own (a command, one of the project's tasks, a name
+    doit refuses): a folder named ``lock`` must never take the place of ``lock``."""
+    if name_problem(folder, "folder") is None:
+        return folder
+    return "exercises/" + folder.replace("=", "_")  # doit refuses '=' in a task name
+
+
+def broken_tasks(broken: dict[str, SpecError]) -> list[dict[str, Any]]:
+    """The tasks of the exercises whose spec is wrong: `doit list` marks each, running one
+    fails with its error, and `why` says that error (``meta``), never an older one."""
+    tasks, names = [], set()
+    for folder, error in sorted(broken.items()):
+        name = broken_name(folder)
+        while name in names:  # two odd names made the same one
+            name += "_"
+        names.add(name)
+        problem = error.problem if len(error.problem) <= 90 else error.problem[:87] + "..."
+        tasks.append({"basename": name, "doc": f"BROKEN {error.where}: {problem}",
+                      "actions": [action(_fail, str(error))], "uptodate": [False],
+                      "verbosity": 2, "meta": {BROKEN: str(error)}})
+    return tasks
 
 
 def _fail(message: str) -> None:
@@ -130,14 +148,16 @@ def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
     exercises, broken, producers = load_isolated(cfg, kinds)
     runtime = Runtime(cfg)
     tasks = list(exercise_tasks(runtime, kinds, exercises, producers))
-    tasks += [broken_task(name, err) for name, err in sorted(broken.items())]
+    broken_list = broken_tasks(broken)
+    tasks += broken_list
     tasks += list(project_tasks(runtime, kinds, exercises))
     cfg.state.mkdir(parents=True, exist_ok=True)  # doit opens its database there
     doit_config = {
         # sqlite3: safe with more than one reader; dbm.dumb (the default here) can corrupt.
         "backend": "sqlite3",
         "dep_file": str(cfg.state / "doit.sqlite"),
-        "default_tasks": sorted([e.name for e in exercises] + list(broken)),
+        "default_tasks": sorted([e.name for e in exercises]
+                                + [t["basename"] for t in broken_list]),
         "verbosity": 2,
         # stat (ctime included) then md5: an equal-mtime content swap is seen, a touch that
         # keeps the content reruns nothing (see tasks/graph/checker.py)

@@ -213,3 +213,20 @@ def unwrap(action: Any) -> tuple[Any, tuple[Any, ...]]:
     """(the function behind an Action tuple, its arguments)."""
     function, args = action
     return function.function, args
+
+
+def doit_main(root: Path, *args: str, environ: dict[str, str] | None = None) -> int:
+    """Run a doit command in this process on the project at ``root``, as dodo.py loads it
+    (doit's own loader and checks, the project's plugin commands from pyproject.toml);
+    its output goes to sys.stdout and sys.stderr (read them with capsys)."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    config, tasks = project.load(root, environ={} if environ is None else environ)
+
+    def task_ac295() -> Any:
+        yield from tasks
+
+    loader = ModuleTaskLoader({"task_ac295": task_ac295, "DOIT_CONFIG": config})
+    return int(DoitMain(loader, config_filenames=[str(ROOT / "pyproject.toml")]).run(
+        list(args)))

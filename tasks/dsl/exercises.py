@@ -11,11 +11,12 @@ module knows no kind by name. References across exercises and cycles are the gra
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
 from ..errors import SpecError, Where, did_you_mean
-from ..names import RESERVED
+from ..names import DOIT_COMMANDS, PROJECT_COMMANDS, PROJECT_TASKS, RESERVED
 from . import yamlsrc
 from .config import Config
 from .fields import Fields
@@ -23,6 +24,52 @@ from .model import Exercise, Role, Step
 
 SPEC_FILE = "exercise.yml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RULE = ("ASCII letters (a-z, A-Z), digits, '_', '.' and '-', starting with a letter "
+              "or digit")
+
+
+#: Letters that NFKD does not take apart into an ASCII letter and an accent.
+_SPELLED = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o",
+                          "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"})
+
+
+def _ascii_suggestion(name: str) -> str:
+    """``name`` with accents dropped and other characters made '-' ('übung' -> 'ubung')."""
+    spelled = name.translate(_SPELLED)
+    plain = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode()
+    plain = re.sub(r"[^A-Za-z0-9_.-]+", "-", plain).strip("-._")
+    return plain
+
+
+def name_problem(name: str, what: str) -> tuple[str, str] | None:
+    """Why ``name`` cannot name an exercise folder (``what``: "folder") or a step ("step"),
+    as (problem, hint); None if it can.
+
+    The names become doit task names, container and network names and file names: Docker
+    takes only ASCII there, and a folder named after a command would be read as that command.
+    """
+    if not _NAME.match(name):
+        odd = list(dict.fromkeys(c for c in name if not re.match(r"[A-Za-z0-9_.-]", c)))
+        shown = ", ".join(repr(c) for c in odd) if odd else repr(name[:1])
+        suggestion = _ascii_suggestion(name)
+        problem = (f"the {what} name '{name}' cannot be used: {shown} "
+                   + ("is" if len(odd) <= 1 else "are") + " not allowed"
+                   + (" at the start" if not odd else "") + ".")
+        hint = (f"It becomes a doit task and part of Docker container names, which take only "
+                f"{_NAME_RULE}. Rename it"
+                + (f", e.g. '{suggestion}'." if suggestion and suggestion != name else "."))
+        return problem, hint
+    if what != "folder":
+        return None
+    if name in DOIT_COMMANDS or name in PROJECT_COMMANDS:
+        return (f"the folder name '{name}' is a command (`script/doit {name}`), so the "
+                "exercise could never be run by its name.",
+                "Rename the folder (reserved: " + ", ".join(sorted(RESERVED)) + ").")
+    if name in PROJECT_TASKS:
+        return (f"the folder name '{name}' is one of the project's own tasks (`script/doit "
+                f"{name}`).", "Rename the folder (reserved: " + ", ".join(sorted(RESERVED))
+                + ").")
+    return None
 
 
 class KindLookup(Protocol):
@@ -61,13 +108,12 @@ def load_project(config: Config, kinds: KindLookup) -> list[Exercise]:
 def load_exercise(path: Path, config: Config, kinds: KindLookup) -> Exercise:
     """Parse one exercise.yml. References inside the exercise are checked here too."""
     name = path.parent.name
+    problem = name_problem(name, "folder")
+    if problem is not None:
+        raise SpecError(Where(path, 1), *problem)
     data = yamlsrc.load(path)
     if not isinstance(data, yamlsrc.LDict):
         raise SpecError(Where(path, 1), "an exercise must be a mapping with 'doc' and 'steps'.")
-    if not _NAME.match(name) or name in RESERVED:
-        raise SpecError(Where(path, 1), f"the folder name '{name}' cannot be a doit task name.",
-                        "Rename the folder: letters, digits, '_', '.', '-', and not a doit "
-                        "command (run, list, clean, info, ...).")
     top = Fields(data, path, "", config.variables)
     top.reject_unknown(("doc", "steps"))
     doc = top.required("doc")
@@ -77,9 +123,9 @@ def load_exercise(path: Path, config: Config, kinds: KindLookup) -> Exercise:
     steps: dict[str, Step] = {}
     for step_name, node in steps_node.items():
         where = Where(path, steps_node.line_of(step_name), f"steps.{step_name}")
-        if not _NAME.match(step_name):
-            raise SpecError(where, f"bad step name '{step_name}'.",
-                            "Use letters, digits, '_', '.', '-'.")
+        problem = name_problem(step_name, "step")
+        if problem is not None:
+            raise SpecError(where, *problem)
         if not isinstance(node, yamlsrc.LDict):
             raise SpecError(where, "a step must be a mapping with one of the keys "
                             + ", ".join(kinds.keywords) + ".")
@@ -135,9 +181,18 @@ def _parse_step(exercise: str, name: str, node: yamlsrc.LDict, path: Path,
     f.reject_unknown(tuple(k.name for k in (kind.keyword, *kind.keys)) + ("doc", "after"))
     common: dict[str, Any] = dict(
         exercise=exercise, name=name, where=Where(path, node.line, f.prefix),
-        lines=dict(node.key_lines), doc=f.text("doc") or "",
+        lines=_lines(node), doc=f.text("doc") or "",
         after=tuple(a if ":" in a else f"{exercise}:{a}" for a in f.texts("after")))
     return kind.parse(f, common, path.parent)
+
+
+def _lines(node: yamlsrc.LDict) -> dict[str, int]:
+    """The line of each key of a step, and of each item of its lists (``deps[1]``)."""
+    lines = dict(node.key_lines)
+    for key, value in node.items():
+        if isinstance(value, yamlsrc.LList):
+            lines.update({f"{key}[{i}]": line for i, line in enumerate(value.item_lines)})
+    return lines
 
 
 def providers(exercise: Exercise, role: Role, kinds: KindLookup) -> Iterable[str]:

@@ -7,14 +7,21 @@ step makes, a ``pull`` of a reference another step pushes, a recipe dep that is 
 target or record, a build context holding another step's output. A step that needs a
 record-keeping step lists its record (or targets) as ``file_dep``; a step that needs an
 ephemeral one (a service, a network) gets a ``task_dep``. ``after:`` is ordering only.
+
+Two steps never make one thing: an image tag made by two steps (a pull of what a push put
+there is not a maker), a reference pushed by two, a file written by two: each would overwrite
+the other's result, and what reads it would get either. Such a pair is a spec error naming
+both places, as is a file that a step reads and that neither exists nor is made by a step.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import graphlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from ..errors import SpecError, did_you_mean
+from ..errors import SpecError, Where, did_you_mean
 from ..dsl.model import Exercise, Step, normalize_ref
 from ..kinds import records
 
@@ -34,20 +41,33 @@ class Producers:
         self.pushes: dict[str, Step] = {}
         self.files: list[tuple[Path, Step]] = []  # files and folders steps make
         self.outputs: dict[Path, Step] = {}
+        #: (what, the name, the step that made it first, the step that makes it again)
+        self.clashes: list[tuple[str, str, Step, Step]] = []
+        self.authors: dict[str, Step] = {}  # image tags made by content, not fetched
         for exercise in exercises:
             for step in exercise.steps.values():
                 kind = kinds.of(step)
                 made = kind.makes(step, exercise)
+                fetched = {normalize_ref(r) for r in kind.reads(step).pulls}
                 for ref in made.images:
                     self.images.setdefault(normalize_ref(ref), step)
+                    if normalize_ref(ref) not in fetched:
+                        self._claim(self.authors, "tag", ref, step)
                 for ref in made.pushes:
-                    self.pushes.setdefault(normalize_ref(ref), step)
+                    self._claim(self.pushes, "pushed reference", ref, step)
                 self.files += [(path, step) for path in made.files]
                 for path in made.files:
+                    if path in self.outputs and self.outputs[path] is not step:
+                        self.clashes.append(("file", str(path), self.outputs[path], step))
                     self.outputs.setdefault(path, step)
                 if state is not None:
                     for path in kind.outputs(step, records.path_in(state, step.task)):
                         self.outputs.setdefault(path, step)
+
+    def _claim(self, table: dict[str, Step], what: str, ref: str, step: Step) -> None:
+        first = table.setdefault(normalize_ref(ref), step)
+        if first is not step:
+            self.clashes.append((what, ref, first, step))
 
     def of_reads(self, step: Step) -> list[Step]:
         """The steps that make what ``step`` reads (images, pulled tags, files, folders)."""
@@ -75,25 +95,44 @@ def needs(step: Step, exercise: Exercise, producers: Producers) -> list[Step]:
     return found
 
 
-def check(exercises: list[Exercise], kinds: Any, state: Path | None = None) -> Producers:
-    """Reject `after:` entries that name no step, and cycles anywhere in the project.
+def check(exercises: list[Exercise], kinds: Any, state: Path | None = None,
+          broken: Iterable[str] = ()) -> Producers:
+    """Reject `after:` entries that name no step, two steps that make one thing, files read
+    that nothing makes (with ``state``, which says where records are), and cycles anywhere
+    in the project. ``broken``: the exercises set aside already, for the messages.
 
     Returns:
         Who makes what (to compile the tasks with, rather than working it out again).
 
     Raises:
-        SpecError: with the file and line of the step that names no step, or of a step in
-            the cycle.
+        SpecError: with the file and line of the step that names no step, of the second of
+            two that make one thing, of a missing file, or of a step in the cycle.
     """
     steps = {s.task: s for e in exercises for s in e.steps.values()}
     producers = Producers(exercises, kinds, state)
     graph: dict[str, list[str]] = {}
+    for exercise in exercises:  # a push tags its image in the engine too
+        for step in exercise.steps.values():
+            for ref in map(normalize_ref, producers.kinds.of(step).makes(step, exercise).pushes):
+                author = producers.authors.get(ref)
+                if author is not None and author is not step and \
+                        author not in needs(step, exercise, producers):
+                    producers.clashes.append(("tag", ref, author, step))
+    if producers.clashes:
+        what, name, first, again = producers.clashes[0]
+        verb = {"pushed reference": "pushed", "file": "written"}.get(what, "made")
+        raise SpecError(where_of(again, name), f"the {what} {name} is also {verb} by "
+                        f"{first.task} ({where_of(first, name)}): each would overwrite the "
+                        "other's, and what reads it would get either.",
+                        "Give one of them its own name.")
     for exercise in exercises:
         for step in exercise.steps.values():
             for ref in step.after:
                 if ref not in steps:
-                    raise SpecError(step.at("after"), f"'after' names '{ref}', which is no step.",
-                                    did_you_mean(ref, steps))
+                    raise SpecError(where_of(step, ref),
+                                    *_after_problem(ref, step, steps, frozenset(broken)))
+            if state is not None:
+                _check_reads_exist(step, kinds, producers)
             graph[step.task] = list(step.after) + [s.task for s in
                                                    needs(step, exercise, producers)]
     try:
@@ -105,6 +144,62 @@ def check(exercises: list[Exercise], kinds: Any, state: Path | None = None) -> P
                         + " -> ".join(cycle) + ".",
                         "Remove one of these references or 'after' entries.") from None
     return producers
+
+
+def where_of(step: Step, value: Any) -> Where:
+    """Where a step's spec names ``value`` (a tag, a path; or an item of a list key), as far
+    as its fields tell: the line of the key or list item that holds it, else the step's."""
+    for field in dataclasses.fields(step):
+        held = getattr(step, field.name)
+        if isinstance(value, str) and isinstance(held, str) and \
+                normalize_ref(held) == normalize_ref(value) or held == value:
+            return step.at(field.name) if field.name in step.lines else step.where
+        items = [str(h) for h in held] if isinstance(held, tuple) else []
+        if str(value) in items:
+            item = f"{field.name}[{items.index(str(value))}]"
+            return step.at(item if item in step.lines else field.name)
+    return step.where
+
+
+def _check_reads_exist(step: Step, kinds: Any, producers: Producers) -> None:
+    """A file a step reads (a recipe's deps) must exist, or be made by a step."""
+    for path in kinds.of(step).reads(step).files:
+        if path in producers.outputs or path.exists():
+            continue
+        where = where_of(step, path)
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        close = did_you_mean(path.name, siblings) if siblings else ""
+        raise SpecError(where, f"{path} does not exist, and no step makes it.",
+                        (close + " " if close.startswith("Did") else "")
+                        + "Create it, fix the path, or add it to the 'targets:' of the step "
+                        "that makes it.")
+
+
+def _after_problem(ref: str, step: Step, steps: dict[str, Step],
+                   broken: frozenset[str]) -> tuple[str, str]:
+    """What is wrong with an `after:` entry that names no step, and what would be right:
+    suggestions come from the exercise it names, never from a third one."""
+    exercise, _, name = ref.partition(":")
+    exercises = sorted({t.partition(":")[0] for t in steps} | broken)
+    own = exercise == step.exercise
+    if own and name in exercises:
+        examples = [t for t in steps if t.startswith(name + ":")][:3]
+        return (f"'after' names '{name}', which is an exercise, not a step.",
+                "'after' takes steps: 'name' for a step of this exercise, 'exercise:name' "
+                "for a step of another" + (f" (e.g. {', '.join(examples)})." if examples
+                                           else "."))
+    if exercise in broken:
+        return (f"'after' names '{ref}', but the exercise {exercise} is broken itself.",
+                f"Fix it first (`script/doit why {exercise}` says what is wrong).")
+    if exercise not in exercises:
+        return (f"'after' names '{ref}', but there is no exercise '{exercise}'.",
+                did_you_mean(exercise, exercises))
+    inside = {t.partition(":")[2]: t for t in steps if t.startswith(exercise + ":")}
+    close = difflib.get_close_matches(name, sorted(inside), n=1, cutoff=0.6)
+    hint = (f"Did you mean '{inside[close[0]]}'?" if close else
+            f"The steps of {exercise}: " + ", ".join(f"'{t}'" for t in inside.values()) + ".")
+    return (f"'after' names '{ref}', but {'this exercise' if own else exercise} has no step "
+            f"'{name}'.", hint)
 
 
 def upstream(exercises: list[Exercise], kinds: Any, state: Path | None = None

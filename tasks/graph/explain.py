@@ -1,22 +1,26 @@
 """Why each task would run, or that it is up to date: a truthful status, with reasons.
 
 doit's own ``list --status`` asks each task alone; a step downstream of one that will run
-says "up to date" and then runs. Here statuses are worked out in the graph's order:
+says "up to date" and then runs. Here statuses are worked out in the graph's order, from the
+current spec, doit's database and the checks' answers, every time:
 
-- ``run``: the task's own checks say so; the reasons come from them, in the project's words
-  (a file changed, the image is missing, the registry serves another digest, a key of the
-  step changed), or name the upstream result that changed (a record that is its file_dep);
-- ``may``: its own checks pass, but a task it reads will run first: it runs again only if
-  that task makes a different result (records hold results by content, so a rebuild that
-  makes the same image stops there);
-- ``always``: ephemeral by design (services, networks, phony recipes);
-- ``fresh``: up to date, with what was checked.
+- ``run`` (R): it surely runs: a key of the step changed, its result is missing, it has not
+  run here yet, or an input changed that no task running first can put back; the reasons
+  come from its checks, in the project's words, each once;
+- ``may`` (~): its own checks pass but a task it reads runs first, or what its checks found
+  changed is made by a task that runs first: it runs only if that task makes a different
+  result (records hold results by content, so a remake of the same result stops there);
+- ``always`` (A): ephemeral by design (services, networks, phony recipes);
+- ``fresh`` (U): up to date, with what was checked.
 
-A task that failed last time says so (the reporter notes failures, ``failed_path``).
+A task that failed in its last run says so first, with the first line of its error (the
+reporter notes failures, ``failed_path``); a broken exercise's task says its current error.
+``tasks.commands`` prints these for ``why``, ``status``, ``graph`` and ``list --status``.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -88,10 +92,16 @@ class Status:
     def line(self) -> str:
         words = {"run": "will run", "may": "may run", "always": "runs every time",
                  "fresh": "up to date"}[self.state]
-        text = f"{words}: {'; '.join(self.reasons)}" if self.reasons else words
-        if self.failed:
-            text += f" (it failed last time: {failure_words(self.failed)})"
-        return text
+        return f"{words}: {'; '.join(self.reasons)}" if self.reasons else words
+
+
+#: The key of a broken exercise's task ``meta`` that holds its current error.
+BROKEN = "ac295_broken"
+
+
+def failure_reason(message: str) -> str:
+    """How ``why`` says that a task failed in its last run, in one line (``failure_words``)."""
+    return f"failed last time: {failure_words(message)}"
 
 
 def failure_words(message: str) -> str:
@@ -143,56 +153,116 @@ def closure(tasks: dict[str, Any], names: Iterable[str]) -> list[str]:
 
 def statuses(tasks: dict[str, Any], dep_manager: Any, names: Iterable[str],
              failures: dict[str, str] | None = None) -> dict[str, Status]:
-    """The status of the named tasks and of everything they need (see the module's doc)."""
+    """The status of the named tasks and of everything they need (see the module's doc).
+
+    Everything is read now: the task dicts of the current spec, doit's database and the
+    checks' answers; only the first line of a noted failure comes from the last run.
+    """
     makers = {target: t.name for t in tasks.values() for target in t.targets}
     found: dict[str, Status] = {}
     for name in closure(tasks, names):
-        task = tasks[name]
-        status = Status(name, failed=(failures or {}).get(name, ""))
-        found[name] = status
-        if not task.actions:  # a group task: it runs what it names
-            status.state = "fresh"
-            continue
-        result = dep_manager.get_status(task, tasks, get_log=True)
-        always = [u for u, _, _ in task.uptodate if isinstance(u, Always)]
-        if always:
-            status.state, status.reasons = "always", [always[0].why]
-            continue
-        if result.status != "up-to-date":
-            status.state = "run"
-            status.reasons = _reasons(task, result, makers)
-            continue
-        upstream = sorted({makers[f] for f in task.file_dep if f in makers}
-                          | set(task.setup_tasks))
-        moving = [u for u in upstream if found.get(u) and found[u].state in ("run", "may")]
+        status = found[name] = _status(tasks[name], tasks, dep_manager, makers, found)
+        if not (tasks[name].meta or {}).get(BROKEN):  # a broken one says its error now
+            status.failed = (failures or {}).get(name, "")
+        if status.failed:
+            status.reasons = _once([failure_reason(status.failed)] + status.reasons)
+    return found
+
+
+def _status(task: Any, tasks: dict[str, Any], dep_manager: Any, makers: dict[str, str],
+            found: dict[str, Status]) -> Status:
+    """One task's status, given those of the tasks before it in the graph's order."""
+    status = Status(task.name)
+    broken = (task.meta or {}).get(BROKEN)
+    if broken:  # the error of the spec as it is now, never the one of the last run
+        status.state, status.reasons = "run", [f"broken: {broken}"]
+        return status
+    if not task.actions:  # a group task: it runs what it names
+        return status
+    always = [u for u, _, _ in task.uptodate if isinstance(u, Always)]
+    if always:
+        status.state, status.reasons = "always", [always[0].why]
+        return status
+    result = dep_manager.get_status(task, tasks, get_log=True)
+    moving = sorted({makers[f] for f in task.file_dep if f in makers
+                     and found.get(makers[f]) is not None
+                     and found[makers[f]].state in ("run", "may")})
+    if result.status == "up-to-date":
         if moving:
             status.state = "may"
             status.reasons = [f"only if {', '.join(moving)} makes a different result"]
         else:
             checked = [u.last.reason for u, _, _ in task.uptodate
                        if isinstance(u, Check) and u.last is not None]
-            status.reasons = checked or ["its inputs are as recorded"]
-    return found
+            status.reasons = _once(checked) or ["its inputs are as recorded"]
+        return status
+    sure, unsure = _reasons(task, result, makers, set(moving),
+                            _ran_here(dep_manager, task.name))
+    if sure or not moving:
+        status.state, status.reasons = "run", _once(sure + unsure)
+    else:  # each reason is an input that what runs first may make again as it was
+        status.state, status.reasons = "may", _once(unsure)
+        status.reasons[-1] += (f", but {', '.join(moving)} runs first and may make it "
+                               "again as it was")
+    return status
 
 
-def _reasons(task: Any, result: Any, makers: dict[str, str]) -> list[str]:
-    reasons: list[str] = []
+def _ran_here(dep_manager: Any, name: str) -> bool:
+    """True if doit saved a success of the task (``save_success`` writes its checker)."""
+    return dep_manager._get(name, "checker:") is not None
+
+
+def _once(reasons: list[str]) -> list[str]:
+    return list(dict.fromkeys(reasons))
+
+
+def _shown(path: str) -> str:
+    """A path as ``why`` shows it: relative to the project (where doit runs) when inside."""
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
+
+
+def _reasons(task: Any, result: Any, makers: dict[str, str], moving: set[str],
+             ran_here: bool) -> tuple[list[str], list[str]]:
+    """Why doit would run the task, split: (surely, only if an input made by a task in
+    ``moving`` stays as it is now). A task that never succeeded here says so once."""
+    sure: list[str] = []
+    unsure: list[str] = []
+    if not ran_here:
+        sure.append("it has not run here yet")
     for utd, _, _ in result.reasons.get("uptodate_false", []):
         if isinstance(utd, Check) and utd.last is not None:
-            reasons.append(utd.last.reason)
+            (unsure if moving else sure).append(utd.last.reason)
         elif isinstance(utd, StepConfig):
-            reasons.append(utd.reason())
+            if utd.changed is not None:
+                sure.append(utd.reason())
+            elif ran_here:
+                sure.append("its keys in exercise.yml were not recorded")
         else:
-            reasons.append(repr(utd))
-    for path in result.reasons.get("changed_file_dep", []):
-        reasons.append(f"the result of {makers[path]} changed" if path in makers
-                       else f"{Path(path).name} changed")
+            sure.append(repr(utd))
+    if ran_here:
+        for path in result.reasons.get("changed_file_dep", []):
+            what = (f"the result of {makers[path]} changed" if path in makers
+                    else f"{_shown(path)} changed")
+            (unsure if makers.get(path) in moving else sure).append(what)
+        for path in result.reasons.get("missing_file_dep", []):
+            what = (f"the result of {makers[path]} is missing" if path in makers
+                    else f"{_shown(path)} is missing")
+            (unsure if makers.get(path) in moving else sure).append(what)
+        for path in result.reasons.get("added_file_dep", []):
+            sure.append(f"it reads {makers.get(path, _shown(path))} now")
+        for path in result.reasons.get("removed_file_dep", []):
+            sure.append(f"it no longer reads {makers.get(path, _shown(path))}")
+    else:
+        for path in result.reasons.get("missing_file_dep", []):
+            if path not in makers:
+                sure.append(f"{_shown(path)} is missing")
     for path in result.reasons.get("missing_target", []):
-        reasons.append(f"its result {Path(path).name} is missing")
-    for path in result.reasons.get("missing_file_dep", []):
-        reasons.append(f"{makers.get(path, Path(path).name)} has not run yet")
+        sure.append(f"its result {_shown(path)} is missing")
     if result.reasons.get("has_no_dependencies"):
-        reasons.append("it has nothing to check: it runs whenever asked")
+        sure.append("it has nothing to check: it runs whenever asked")
     if result.reasons.get("checker_changed"):
-        reasons.append("doit's file checker changed")
-    return reasons or ["doit says so"]
+        sure.append("doit's file checker changed")
+    if not sure and not unsure:
+        sure.append("doit says so")
+    return sure, unsure

@@ -96,7 +96,7 @@ def test_what_a_parse_read_changing_parses_again(tmp_path, parses, settled, edit
         environ = {"AC295_HUB_USER": "other"}
     else:
         (root / "exercises/three").mkdir()
-        (root / "exercises/three/exercise.yml").write_text(textwrap.dedent(SPEC))
+        (root / "exercises/three/exercise.yml").write_text(textwrap.dedent(SPEC).replace("app:1", "three:1"))
         (root / "exercises/three/Dockerfile").write_text(DOCKERFILE)
     parses.clear()
     got = loaded(root, environ)

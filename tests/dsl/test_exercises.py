@@ -140,7 +140,7 @@ def test_dangling_step_reference():
 
 def test_after_naming_no_step():
     err = spec_error(DATA / "after_nosuch")
-    assert err.where.key == "steps.second.after"
+    assert err.where.key == "steps.second.after[0]"
     assert "'ex:frist'" in str(err)
     assert "Did you mean 'ex:first'?" in str(err)
     assert err.where.line == line_of(spec_file("after_nosuch"), "after: [frist]")
@@ -231,3 +231,35 @@ def test_small_broken_specs(tmp_path, body, key, line, message):
     err = _one_exercise(tmp_path, body)
     assert (err.where.key, err.where.line) == (key, line)
     assert message in str(err)
+
+
+@pytest.mark.parametrize("folder, shown, suggestion", [
+    ("übung", "'ü'", "'ubung'"),
+    ("mon exercice", "' '", "'mon-exercice'"),
+    ("_x", "'_' is not allowed at the start", "'x'"),
+])
+def test_folder_names_that_docker_refuses_are_explained(tmp_path, folder, shown, suggestion):
+    err = _one_exercise(tmp_path, "doc: d\nsteps:\n  s: {sh: 'true'}\n", folder)
+    assert f"the folder name '{folder}' cannot be used: {shown}" in str(err)
+    assert "ASCII letters (a-z, A-Z)" in str(err) and f"e.g. {suggestion}" in str(err)
+    assert "not letters" not in str(err)
+
+
+def test_step_names_with_non_ascii_letters_are_explained(tmp_path):
+    err = _one_exercise(tmp_path, "doc: d\nsteps:\n  grüße: {sh: 'true'}\n")
+    assert err.where.key == "steps.grüße" and err.where.line == 3
+    assert "'ü', 'ß' are not allowed" in str(err) and "e.g. 'grusse'" in str(err)
+
+
+@pytest.mark.parametrize("folder, says", [
+    ("lock", "one of the project's own tasks (`script/doit lock`)"),
+    ("why", "is a command (`script/doit why`)"),
+])
+def test_folders_named_like_the_projects_commands(tmp_path, folder, says):
+    err = _one_exercise(tmp_path, "doc: d\nsteps:\n  s: {sh: 'true'}\n", folder)
+    assert says in str(err) and "Rename the folder" in str(err)
+
+
+def test_a_reserved_folder_name_is_reported_even_when_its_file_is_broken(tmp_path):
+    err = _one_exercise(tmp_path, "doc: [unclosed\n", "lock")
+    assert "'lock'" in str(err) and err.where.line == 1

@@ -234,3 +234,131 @@ def test_cycle_through_a_recipe_dep_is_a_spec_error(tmp_path):
             """})
     with pytest.raises(SpecError, match="cycle: .*ex:data.*ex:img|cycle: .*ex:img.*ex:data"):
         helpers.load(root)
+
+
+# --- two steps that make one thing; files read that nothing makes ---------------------------
+
+def _spec_file(fixture: str, exercise: str) -> Path:
+    return helpers.DATA / fixture / "exercises" / exercise / "exercise.yml"
+
+
+def test_one_tag_made_by_two_exercises_names_both_places():
+    err = helpers.spec_error(helpers.DATA / "duplicate_tag")
+    second, first = _spec_file("duplicate_tag", "second"), _spec_file("duplicate_tag", "first")
+    assert (err.where.file, err.where.key) == (second, "steps.image.tag")
+    assert err.where.line == helpers.line_of(second, "tag:")
+    assert f"also made by first:image ({first}:{helpers.line_of(first, 'tag:')} " in str(err)
+    assert "127.0.0.1:5000/maggie/app:1" in str(err)
+
+
+def test_the_first_of_two_exercises_with_one_tag_keeps_working(tmp_path):
+    from tasks import project
+    good, broken, _ = project.load_isolated(helpers.load_config(
+        helpers.DATA / "duplicate_tag", {"AC295_STATE_DIR": str(tmp_path)}))
+    assert [e.name for e in good] == ["first"] and list(broken) == ["second"]
+
+
+def test_one_reference_pushed_by_two_steps_names_both():
+    err = helpers.spec_error(helpers.DATA / "duplicate_push")
+    spec = _spec_file("duplicate_push", "ex")
+    assert err.where.key == "steps.publish-tool.tag"
+    assert err.where.line == helpers.line_of(spec, 'tag: "{registry}/{hub_user}/latest:1"', 2)
+    assert "also pushed by ex:publish-app" in str(err)
+
+
+@pytest.mark.parametrize("steps, key, other", [
+    # one exercise: a build and a commit make one tag (spelled two ways)
+    ('a: {build: ., tag: "me/app"}\n  p: {pull: "alpine:3"}\n'
+     '  b: {commit: p, commands: [ls], tag: "docker.io/me/app:latest"}', "steps.b.tag", "ex:a"),
+    # an import and a build
+    ('a: {import: "{state}/r.tar", tag: "me/base:1"}\n  b: {build: ., tag: "me/base:1"}',
+     "steps.b.tag", "ex:a"),
+    # a push of one image under the tag another step makes
+    ('a: {build: ., tag: "{registry}/me/a:1"}\n  b: {build: ., tag: "{registry}/me/b:1"}\n'
+     '  p: {push: b, tag: "{registry}/me/a:1"}', "steps.p.tag", "ex:a"),
+    # two recipes writing one file
+    ('a: {sh: "touch {state}/x", targets: ["{state}/x"]}\n'
+     '  b: {sh: "touch {state}/x", targets: ["{state}/x"]}', "steps.b.targets[0]", "ex:a"),
+])
+def test_two_steps_making_one_thing_is_a_spec_error(tmp_path, steps, key, other):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": f"doc: d\nsteps:\n  {steps}\n",
+                                    "exercises/ex/Dockerfile": "FROM scratch\n"})
+    err = helpers.spec_error(root, {"AC295_STATE_DIR": str(tmp_path / "state")})
+    assert err.where.key == key
+    assert f"by {other} (" in str(err) and "own name" in str(err)
+
+
+@pytest.mark.parametrize("steps", [
+    # a build pushed under its own tag, pulled back elsewhere (exercise 2 and rootless)
+    'a: {build: ., tag: "{registry}/me/a:1"}\n  p: {push: a}\n  q: {pull: "{registry}/me/a:1"}',
+    # the same reference pulled twice
+    'a: {pull: "alpine:3"}\n  b: {pull: "docker.io/library/alpine:3"}',
+    # a push of an image under another tag, which nothing else makes
+    'a: {build: ., tag: "{registry}/me/a:1"}\n  p: {push: a, tag: "{registry}/me/a:latest"}',
+])
+def test_fetching_what_a_step_made_is_no_clash(tmp_path, steps):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": f"doc: d\nsteps:\n  {steps}\n",
+                                    "exercises/ex/Dockerfile": "FROM scratch\n"})
+    helpers.load(root)
+
+
+def test_a_missing_dep_is_reported_at_its_own_line_before_anything_runs():
+    err = helpers.spec_error(helpers.DATA / "missing_dep")
+    spec = _spec_file("missing_dep", "ex")
+    assert err.where.line == helpers.line_of(spec, "- make-dta.sh")
+    assert err.where.key == "steps.data.deps[1]"
+    assert "make-dta.sh does not exist, and no step makes it" in str(err)
+    assert "Did you mean 'make-data.sh'?" in str(err)
+
+
+def test_a_dep_that_another_step_makes_or_a_record_is_fine(tmp_path):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": """\
+        doc: d
+        steps:
+          a: {sh: "echo > {state}/a.txt", targets: ["{state}/a.txt"]}
+          i: {build: ., tag: "me/i:1"}
+          r: {run: i}
+          b:
+            sh: "cat {state}/a.txt {state}/records/ex/r.json"
+            deps: ["{state}/a.txt", "{state}/records/ex/r.json"]
+        """, "exercises/ex/Dockerfile": "FROM scratch\n"})
+    helpers.load(root, {"AC295_STATE_DIR": str(tmp_path / "state")})
+
+
+# --- `after:` names what it can -----------------------------------------------------------
+
+def test_after_naming_no_step_of_another_exercise_suggests_only_its_steps():
+    err = helpers.spec_error(helpers.DATA / "after_other")
+    assert "'after' names 'other:nosuch', but other has no step 'nosuch'." in str(err)
+    assert "third" not in str(err)  # third:nosuch is close, but not in the named exercise
+    assert "The steps of other: 'other:build', 'other:push'." in str(err)
+    assert err.where.line == helpers.line_of(_spec_file("after_other", "ex"), "after:")
+
+
+def test_after_naming_a_whole_exercise_says_what_it_takes():
+    err = helpers.spec_error(helpers.DATA / "after_exercise")
+    assert "'after' names 'other', which is an exercise, not a step." in str(err)
+    assert "'exercise:name' for a step of another (e.g. other:build, other:push)" in str(err)
+    assert "third" not in str(err)
+
+
+@pytest.mark.parametrize("after, message", [
+    ('["nosuch:push"]', "there is no exercise 'nosuch'"),
+    ('["othr:push"]', "there is no exercise 'othr'. Did you mean 'other'?"),
+    ('["other:psh"]', "other has no step 'psh'. Did you mean 'other:push'?"),
+])
+def test_after_across_exercises(tmp_path, after, message):
+    root = write_project(tmp_path, {
+        "exercises/ex/exercise.yml": f"doc: d\nsteps:\n  go: {{sh: 'true', after: {after}}}\n",
+        "exercises/other/exercise.yml": "doc: d\nsteps:\n  push: {sh: 'true'}\n"})
+    assert message in str(helpers.spec_error(root))
+
+
+def test_after_naming_a_broken_exercise_says_so(tmp_path):
+    from tasks import project
+    root = write_project(tmp_path, {
+        "exercises/ex/exercise.yml": "doc: d\nsteps:\n  go: {sh: 'true', after: ['bad:s']}\n",
+        "exercises/bad/exercise.yml": "doc: d\nsteps:\n  s: {sh: 'true', tagg: 1}\n"})
+    _, broken, _ = project.load_isolated(helpers.load_config(
+        root, {"AC295_STATE_DIR": str(tmp_path / "state")}))
+    assert "the exercise bad is broken itself" in str(broken["ex"])

@@ -64,7 +64,7 @@ BAD = [
     "w: {wheelhouse: wh}",  # from_lock missing
 ]
 FILES = {"exercises/ex/Dockerfile": "FROM scratch\n",
-         "exercises/ex/requirements.txt": "six==1.16.0\n"}
+         "exercises/ex/requirements.txt": "six==1.16.0\n", "exercises/ex/x.txt": ""}
 
 
 def _spec(steps: str) -> str:
