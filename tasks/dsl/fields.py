@@ -20,6 +20,8 @@ _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 #: Variables whose values are paths on this machine: quoted for the shell in recipes, and
 #: left unexpanded where a step's identity must not depend on where the clone lives.
 PATH_VARIABLES = ("state", "root")
+#: The most a ``timeout:`` may say: a week, in seconds.
+MOST_SECONDS = 7 * 24 * 3600
 _WORDS: dict[type, str] = {str: "a string", int: "a whole number", float: "a number",
                            dict: "a mapping", list: "a list", bool: "true or false"}
 
@@ -151,9 +153,17 @@ class Fields:
         return fields
 
     def positive(self, key: str) -> int | None:
+        """A whole number above 0; a ``timeout`` is seconds, at most a week (``MOST``): a
+        bigger one is a typo, and the clocks and sockets it reaches overflow."""
         value = self.value(key, int)
+        seconds = key == "timeout"
         if value is not None and value <= 0:
-            raise SpecError(self.where(key), "must be a positive number of seconds.")
+            raise SpecError(self.where(key), "must be a positive number"
+                            + (" of seconds." if seconds else "."))
+        if seconds and value is not None and value > MOST_SECONDS:
+            raise SpecError(self.where(key), f"{value} seconds is more than a week.",
+                            f"Give at most {MOST_SECONDS} ({MOST_SECONDS // 3600} hours); a "
+                            "step that may take longer should be split.")
         return value
 
 

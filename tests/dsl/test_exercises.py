@@ -263,3 +263,42 @@ def test_folders_named_like_the_projects_commands(tmp_path, folder, says):
 def test_a_reserved_folder_name_is_reported_even_when_its_file_is_broken(tmp_path):
     err = _one_exercise(tmp_path, "doc: [unclosed\n", "lock")
     assert "'lock'" in str(err) and err.where.line == 1
+
+
+def test_a_huge_timeout_is_refused_with_its_line():
+    err = spec_error(DATA / "huge_timeout")
+    assert err.where.key == "steps.question.timeout"
+    assert err.where.line == line_of(spec_file("huge_timeout"), "timeout: 10000000000")
+    assert "10000000000 seconds is more than a week" in str(err) and "604800" in str(err)
+
+
+@pytest.mark.parametrize("step, key", [
+    ("i: {build: ., tag: 'x/y:1'}\n  r: {run: i, timeout: 604801}", "steps.r.timeout"),
+    ("p: {pull: 'x/y:1'}\n  c: {commit: p, commands: [ls], tag: 'x/z:1', timeout: 99999999999}",
+     "steps.c.timeout"),
+    ("i: {build: ., tag: 'x/y:1'}\n  s: {run: i, detach: true, ready: {log: up, "
+     "timeout: 10000000000}}", "steps.s.ready.timeout"),
+    ("p: {pull: 'x/y:1'}\n  k: {kernel: linux-image-cloud-amd64}\n"
+     "  v: {vm: p, kernel: k, timeout: 10000000000}", "steps.v.timeout"),
+    ("g: {grade: roster.yml, image: 'x/{student}:1', timeout: 10000000000}", "steps.g.timeout"),
+])
+def test_every_timeout_is_bounded(tmp_path, step, key):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": f"doc: d\nsteps:\n  {step}\n",
+                                    "exercises/ex/Dockerfile": "FROM scratch\n",
+                                    "exercises/ex/roster.yml": "- ana\n"})
+    err = spec_error(root)
+    assert err.where.key == key and "more than a week" in str(err)
+
+
+def test_a_week_is_fine_and_memory_is_not_seconds(tmp_path):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": """\
+        doc: d
+        steps:
+          i: {build: ., tag: 'x/y:1'}
+          r: {run: i, timeout: 604800}
+        """, "exercises/ex/Dockerfile": "FROM scratch\n"})
+    assert load(root)["ex"].steps["r"].timeout == 604800
+    err = _one_exercise(tmp_path / "m", "doc: d\nsteps:\n  p: {pull: 'x/y:1'}\n"
+                        "  k: {kernel: linux-image-cloud-amd64}\n"
+                        "  v: {vm: p, kernel: k, memory: 0}\n")
+    assert err.where.key == "steps.v.memory" and "seconds" not in str(err)
