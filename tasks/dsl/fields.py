@@ -26,6 +26,14 @@ _WORDS: dict[type, str] = {str: "a string", int: "a whole number", float: "a num
                            dict: "a mapping", list: "a list", bool: "true or false"}
 
 
+def local_name(name: str, variables: Mapping[str, str]) -> str:
+    """A name that stays in this machine's engine (a container, a network), with the
+    project's ``local_prefix`` first, so that two copies of the project on one engine
+    never share one. A name that starts with it already is kept."""
+    prefix = variables.get("local_prefix", "")
+    return name if name.startswith(prefix) else prefix + name
+
+
 def yaml_type(value: Any) -> str:
     """How YAML's user would name a value's type, with the value: ``a list ([1, 2])``."""
     for kind in (bool, str, int, float, dict, list):

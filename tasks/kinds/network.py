@@ -7,7 +7,7 @@ from typing import Any, ClassVar, ContextManager
 
 from ..cluster import services as cluster_services
 from ..engine import services
-from ..dsl.fields import Fields
+from ..dsl.fields import Fields, local_name
 from ..dsl.model import Role, Step
 from .actions import action
 from ..progress import progress
@@ -46,12 +46,13 @@ def remove(rt: Runtime, step: NetworkStep) -> None:
 class Network(Kind[NetworkStep]):
     name = "network"
     shape = "hexagon"
-    keyword = Key("network", "string", "the network's name in the engine", required=True)
+    keyword = Key("network", "string", "the network's name in the engine (local_prefix is put "
+                  "first)", required=True)
     provides: ClassVar[frozenset[Role]] = frozenset({"network"})
     summary = "a bridge network for this run's services (docker network create)"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> NetworkStep:
-        return NetworkStep(**common, network=f.required("network"))
+        return NetworkStep(**common, network=local_name(f.required("network"), f.variables))
 
     def ephemeral(self, step: NetworkStep) -> str:
         return "a network lives only as long as the run that uses it"

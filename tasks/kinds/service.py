@@ -17,7 +17,7 @@ from ..engine import services
 from ..engine import shells as engine_shells
 from ..engine.options import ContainerOptions, Health
 from ..errors import ClusterError, ShellError, SpecError
-from ..dsl.fields import Fields
+from ..dsl.fields import Fields, local_name
 from ..dsl.model import LocalRef, Step
 from .actions import action
 from ..progress import progress
@@ -62,7 +62,7 @@ class ServiceStep(Step):
 
     @property
     def container_name(self) -> str:
-        """Its container's name: ``name:`` or ``<exercise>-<step>``."""
+        """Its container's name: ``name:`` or ``<exercise>-<step>``, after ``local_prefix``."""
         return self.container or f"{self.exercise}-{self.name}"
 
 
@@ -128,7 +128,8 @@ class Service(Kind[ServiceStep]):
     shape = "doubleoctagon"
     keyword = Key("run", "string", "the image step whose result runs", required=True)
     keys = SHARED_KEYS + (
-        Key("name", "string", "the container's name (default <exercise>-<step>)"),
+        Key("name", "string", "the container's name (default <exercise>-<step>); "
+            "local_prefix is put first"),
         Key("aliases", "strings", "its names on the network"),
         Key("ports", "mapping", "container port: host port, published on 127.0.0.1 only"),
         READY, container.HEALTHCHECK)
@@ -170,9 +171,14 @@ class Service(Kind[ServiceStep]):
             if not container_port.split("/")[0].isdigit() or not host_port.isdigit():
                 raise SpecError(f.where("ports"), f"'{container_port}: {host_port}' is not "
                                 "'container port: host port' with numbers.")
+        written = f.text("name") or f"{common['exercise']}-{common['name']}"
+        name = local_name(written, f.variables)
+        aliases = f.texts("aliases")
+        if name != written and "network" in f.node and written not in aliases:
+            aliases += (written,)  # the others on its network still find it by that name
         return ServiceStep(**common, image=f.required("run"), command=f.command("command"),
                            env=f.mapping("env"), network=f.text("network"),
-                           container=f.text("name"), aliases=f.texts("aliases"), ports=ports,
+                           container=name, aliases=aliases, ports=ports,
                            ready=ready, healthcheck=health, **container.parse(f, folder))
 
     def local_refs(self, step: ServiceStep) -> list[LocalRef]:

@@ -116,3 +116,38 @@ def test_doit_accepts_service_and_network_tasks(compiled):
     assert len(loaded["ex:net"].meta["ac295_end"]) == 1
     assert loaded["ex:probe"].task_dep == ["ex:db", "ex:net"]
     assert loaded["ex:db"].targets == []
+
+
+# --- every local name carries local_prefix ---------------------------------------------------
+
+PREFIXED = """\
+doc: names written with and without the prefix
+steps:
+  img: {build: ., tag: "me/db:1"}
+  net: {network: shopNet}
+  net2: {network: "{local_prefix}otherNet"}
+  svc: {run: img, detach: true, network: net}
+  web: {run: img, detach: true, name: web, network: net, aliases: [www]}
+  db: {run: img, detach: true, name: "{local_prefix}db", network: net, aliases: [db]}
+  alone: {run: img, detach: true}
+"""
+
+
+@pytest.mark.parametrize("prefix", ["", "x-"])
+def test_containers_and_networks_carry_the_local_prefix(tmp_path, prefix):
+    from helpers import load
+    root = write_project(tmp_path, {"exercises/shop/exercise.yml": PREFIXED,
+                                    "exercises/shop/Dockerfile": "FROM scratch\n"},
+                         "variables:\n  registry: 127.0.0.1:5000\n  local_prefix: ''\n")
+    steps = load(root, {"AC295_LOCAL_PREFIX": prefix})["shop"].steps
+    assert steps["net"].network == f"{prefix}shopNet"
+    assert steps["net2"].network == f"{prefix}otherNet"  # written with it: not twice
+    assert steps["svc"].container_name == f"{prefix}shop-svc"
+    assert steps["web"].container_name == f"{prefix}web"
+    assert steps["db"].container_name == f"{prefix}db"
+    assert steps["alone"].container_name == f"{prefix}shop-alone"
+    # on its network, a service is still found by the name the spec gave it
+    assert steps["svc"].aliases == (("shop-svc",) if prefix else ())
+    assert steps["web"].aliases == (("www", "web") if prefix else ("www",))
+    assert steps["db"].aliases == ("db",)
+    assert steps["alone"].aliases == ()
