@@ -1,17 +1,27 @@
-"""The project's own doit commands: ``why``, ``status``, ``graph`` and ``shell``.
+"""The project's own doit commands: ``why``, ``status``, ``graph``, ``shell``, and doit's
+``list``.
 
 They are doit plugin commands (declared in pyproject.toml, ``[tool.doit.plugins.command]``),
 so they load the same tasks as ``doit run`` and read doit's database, but run no task and
 write nothing to it. Their up-to-date checks ask the engine and the registry, as a run would.
 ``shell`` opens an interactive shell in a step's environment (``tasks.terminal``).
+``list`` is doit's own, with the letters of ``--status`` worked out as ``status`` does (doit
+asks each task alone, so a step behind one that will run says ``U`` and then runs).
+
+``why``, ``status``, ``graph`` and ``list`` only read, so Ctrl-C ends them with one line and
+exit 130, and a reader that stops early (``doit list | head``) ends them quietly: no
+traceback either way.
 """
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from doit.cmd_base import DoitCmdBase
+from doit.cmd_list import List as DoitList
 from doit.exceptions import InvalidCommand
 
 from . import process, terminal
@@ -19,12 +29,32 @@ from .errors import Ac295Error
 from .graph import explain, picture
 from .kinds.base import ShellHook, ShellRequest
 
+#: The exit code of a process ended by SIGPIPE (128 + 13), as the shell reports it.
+EXIT_BROKEN_PIPE = 141
+
+
+class _ReadOnly:
+    """Ends a read-only command quietly on Ctrl-C and on a closed output pipe."""
+
+    def execute(self, params: Any, args: Any) -> Any:
+        try:
+            code = super().execute(params, args)  # type: ignore[misc]
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+            return code
+        except KeyboardInterrupt:
+            sys.stderr.write("ac295: stopped by SIGINT.\n")
+            return 130
+        except BrokenPipeError:
+            # Python would complain again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
+
 _OUT = {"name": "output", "short": "o", "long": "output", "type": str, "default": "",
         "help": "where to write the picture, without extension (default: "
                 "<state>/graph/<exercise or 'all'>)"}
 
 
-class _Explaining(DoitCmdBase):
+class _Explaining(_ReadOnly, DoitCmdBase):
     """What ``why``, ``status`` and ``graph`` share: the named tasks and their statuses."""
 
     def statuses(self, names: list[str]) -> tuple[dict[str, Any], dict[str, explain.Status]]:
@@ -88,14 +118,19 @@ class Graph(_Explaining):
         base.parent.mkdir(parents=True, exist_ok=True)
         base.with_suffix(".dot").write_text(dot)
         for fmt in ("svg", "png"):
+            final = base.with_suffix(f".{fmt}")
+            part = final.with_name(f".{final.name}.{os.getpid()}")  # whole pictures only
             try:
-                subprocess.run(["dot", f"-T{fmt}", "-o", str(base.with_suffix(f".{fmt}"))],
+                subprocess.run(["dot", f"-T{fmt}", "-o", str(part)],
                                input=dot, text=True, check=True, capture_output=True)
+                os.replace(part, final)
             except FileNotFoundError:
                 raise InvalidCommand("Graphviz's `dot` is missing: run script/bootstrap, or "
                                      "`apt-get install graphviz` as root.") from None
             except subprocess.CalledProcessError as err:
                 raise InvalidCommand(f"dot failed: {err.stderr.strip()}") from None
+            finally:
+                part.unlink(missing_ok=True)
         self.outstream.write(f"wrote {base.with_suffix('.svg')} and {base.with_suffix('.png')}"
                              f" ({len(found)} tasks)\n")
         return 0
@@ -161,3 +196,51 @@ class Shell(DoitCmdBase):
                                  f"({', '.join(steps)}).")
         raise InvalidCommand(f"{name} is not a step of an exercise: it has no environment to "
                              "open a shell in.")
+
+
+class List(_ReadOnly, DoitList):
+    """doit's ``list``; ``--status`` prints ``status``'s letters (R, ~, A, U; I ignored)."""
+
+    doc_purpose = ("list tasks from dodo file; --status: (R)un, (~) runs only if an upstream "
+                   "result changes, (A)lways, (U)p to date, (I)gnored, as `status` says")
+
+    def _execute(self, subtasks: bool = False, quiet: bool = True, status: bool = False,
+                 private: bool = False, list_deps: bool = False, template: str | None = None,
+                 sort: str = "name", pos_args: list[str] | None = None) -> int:
+        # doit passes the options by the names of these parameters: keep doit's signature
+        self._found: dict[str, explain.Status] | None = None
+        return int(super()._execute(subtasks, quiet, status, private, list_deps, template,
+                                    sort, pos_args))
+
+    def _print_task(self, template: str, task: Any, status: bool, list_deps: bool,
+                    tasks: dict[str, Any]) -> None:
+        line = {"name": task.name, "doc": task.doc}
+        if status:
+            line["status"] = self._letter(task, tasks)
+        self.outstream.write(template.format(**line))
+        if list_deps:
+            for dep in task.file_dep:
+                self.outstream.write(f" -  {dep}\n")
+            self.outstream.write("\n")
+
+    def _letter(self, task: Any, tasks: dict[str, Any]) -> str:
+        if self.dep_manager.status_is_ignore(task):
+            return "I"
+        failures = explain.read_failures(self.dep_manager.name)
+        setups = {s for t in tasks.values() for s in t.setup_tasks}
+        if task.name in setups:  # its own line: what `doit status <it>` says
+            alone = explain.statuses(tasks, self.dep_manager, [task.name], failures)
+            return explain.MARK[alone[task.name].state]
+        if self._found is None:  # every task's, in the graph's order, once; a setup task
+            # does what the tasks that need it do, as for `status` of an exercise
+            self._found = explain.statuses(tasks, self.dep_manager,
+                                           [n for n in tasks if n not in setups], failures)
+        if task.actions:
+            return explain.MARK[self._found[task.name].state]
+        # a group: what its steps do, the strongest first (a setup runs only for them)
+        members = [self._found[n] for n in explain.closure(tasks, [task.name])
+                   if n in self._found and tasks[n].actions and n not in setups]
+        for state in ("run", "may", "always"):
+            if any(s.state == state for s in members):
+                return explain.MARK[state]
+        return explain.MARK["fresh"]

@@ -5,6 +5,7 @@ from here (``from helpers import write_project``), so each helper is written onc
 """
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -228,5 +229,11 @@ def doit_main(root: Path, *args: str, environ: dict[str, str] | None = None) -> 
         yield from tasks
 
     loader = ModuleTaskLoader({"task_ac295": task_ac295, "DOIT_CONFIG": config})
-    return int(DoitMain(loader, config_filenames=[str(ROOT / "pyproject.toml")]).run(
-        list(args)))
+    here = os.getcwd()
+    try:
+        os.chdir(ROOT)  # doit reads [tool.doit] only from a file named "pyproject.toml"
+        main = DoitMain(loader, config_filenames=["pyproject.toml"])
+        os.chdir(root)  # and runs where dodo.py is
+        return int(main.run(list(args)))
+    finally:
+        os.chdir(here)

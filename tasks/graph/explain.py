@@ -73,7 +73,7 @@ class StepConfig(config_changed):
 
     def reason(self) -> str:
         if self.changed is None:
-            return "it never ran here (doit has no state for it)"
+            return "its keys in exercise.yml were not recorded"
         return "its " + ", ".join(f"'{k}'" for k in self.changed) + " changed in exercise.yml"
 
     def __repr__(self) -> str:
@@ -95,6 +95,8 @@ class Status:
         return f"{words}: {'; '.join(self.reasons)}" if self.reasons else words
 
 
+#: The reason of a task that never succeeded here.
+NOT_RUN = "it has not run here yet"
 #: The key of a broken exercise's task ``meta`` that holds its current error.
 BROKEN = "ac295_broken"
 
@@ -159,14 +161,41 @@ def statuses(tasks: dict[str, Any], dep_manager: Any, names: Iterable[str],
     checks' answers; only the first line of a noted failure comes from the last run.
     """
     makers = {target: t.name for t in tasks.values() for target in t.targets}
+    names = list(names)
     found: dict[str, Status] = {}
     for name in closure(tasks, names):
         status = found[name] = _status(tasks[name], tasks, dep_manager, makers, found)
         if not (tasks[name].meta or {}).get(BROKEN):  # a broken one says its error now
             status.failed = (failures or {}).get(name, "")
-        if status.failed:
-            status.reasons = _once([failure_reason(status.failed)] + status.reasons)
+    _setups_follow_their_users(tasks, found, set(names), makers)
+    for status in found.values():
+        if status.failed:  # it ran, and failed: that says more than "not run here yet"
+            status.reasons = _once([failure_reason(status.failed)]
+                                   + [r for r in status.reasons if r != NOT_RUN])
     return found
+
+
+def _setups_follow_their_users(tasks: dict[str, Any], found: dict[str, Status],
+                               named: set[str], makers: dict[str, str]) -> None:
+    """doit runs a setup task (the local registry's start) only for a task that runs: one
+    that was not asked for by name does what the most eager of its users does."""
+    needed = {d for n in found for d in tasks[n].task_dep} | \
+        {makers[f] for n in found for f in tasks[n].file_dep if f in makers}
+    order = ("fresh", "always", "may", "run")
+    for name, status in found.items():
+        users = [found[u] for u in found if name in tasks[u].setup_tasks]
+        if name in named or name in needed or not users or status.state == "fresh":
+            continue
+        eager = max((u.state for u in users), key=order.index)
+        if eager == "fresh":
+            status.state, status.reasons = "fresh", [
+                "only set up for a task that runs, and " + ", ".join(u.task for u in users)
+                + (" is" if len(users) == 1 else " are") + " up to date"]
+        elif eager == "may" and status.state == "run":
+            status.state = "may"
+            status.reasons = status.reasons + [
+                "set up only if " + ", ".join(u.task for u in users if u.state == "may")
+                + " runs"]
 
 
 def _status(task: Any, tasks: dict[str, Any], dep_manager: Any, makers: dict[str, str],
@@ -229,15 +258,13 @@ def _reasons(task: Any, result: Any, makers: dict[str, str], moving: set[str],
     sure: list[str] = []
     unsure: list[str] = []
     if not ran_here:
-        sure.append("it has not run here yet")
+        sure.append(NOT_RUN)
     for utd, _, _ in result.reasons.get("uptodate_false", []):
         if isinstance(utd, Check) and utd.last is not None:
             (unsure if moving else sure).append(utd.last.reason)
         elif isinstance(utd, StepConfig):
-            if utd.changed is not None:
+            if utd.changed is not None or ran_here:  # else: it has not run here yet
                 sure.append(utd.reason())
-            elif ran_here:
-                sure.append("its keys in exercise.yml were not recorded")
         else:
             sure.append(repr(utd))
     if ran_here:
@@ -257,7 +284,7 @@ def _reasons(task: Any, result: Any, makers: dict[str, str], moving: set[str],
         for path in result.reasons.get("missing_file_dep", []):
             if path not in makers:
                 sure.append(f"{_shown(path)} is missing")
-    for path in result.reasons.get("missing_target", []):
+    for path in result.reasons.get("missing_target", []) if ran_here else []:
         sure.append(f"its result {_shown(path)} is missing")
     if result.reasons.get("has_no_dependencies"):
         sure.append("it has nothing to check: it runs whenever asked")
