@@ -46,8 +46,10 @@ def command_of(argv: Sequence[str]) -> str:
 
 
 def prepare(state: Path, argv: Sequence[str] = sys.argv) -> None:
-    """Set up a doit process that will run tasks; do nothing for read-only commands."""
+    """Set up a doit process that will run tasks; for read-only commands, only a quiet
+    Ctrl-C (one line, exit 130; the project's own commands say it themselves)."""
     if command_of(argv) in READ_ONLY:
+        sys.excepthook = _end_read_only_on_interrupt
         return
     terminate_like_ctrl_c()
     sys.excepthook = _end_quietly_on_interrupt
@@ -73,6 +75,17 @@ def _end_quietly_on_interrupt(kind: type[BaseException], value: BaseException,
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(EXIT_CODES.get(name, 130))
+
+
+def _end_read_only_on_interrupt(kind: type[BaseException], value: BaseException,
+                                traceback: Any) -> None:
+    """The excepthook of a command that only reads: Ctrl-C ends it with one line."""
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)
+        return
+    sys.stderr.write("ac295: stopped by SIGINT.\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 
 _said: list[bool] = []  # the reporter said the interrupt already
