@@ -68,7 +68,8 @@ def test_ctrl_c_ends_a_read_only_command_in_one_line(tmp_path, silent_registry):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for command in commands]  # all at once: the test waits once
     deadline = time.monotonic() + 120
-    while len(asked) < len(procs) and time.monotonic() < deadline:
+    while len(asked) < len(procs) and time.monotonic() < deadline and \
+            all(proc.poll() is None for proc in procs):
         time.sleep(0.1)  # each one loaded, and now waits for the registry's answer
     time.sleep(0.5)
     for proc in procs:
