@@ -12,6 +12,8 @@ import shlex
 from pathlib import Path
 from typing import Mapping
 
+from .yamlsrc import read_utf8
+
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -65,7 +67,7 @@ def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, .
                 and not image.isdigit() and image not in images:
             images.append(image)
 
-    for line in _logical_lines(dockerfile.read_text(encoding="utf-8")):
+    for line in _logical_lines(read_utf8(dockerfile)):
         parts = line.split(None, 1)
         word, rest = parts[0].upper(), (parts[1] if len(parts) > 1 else "")
         if word == "ARG" and not seen_from:
@@ -93,7 +95,7 @@ def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, .
 def copies_whole_context(dockerfile: Path) -> bool:
     """True if an ADD or COPY (from the context) copies ``.`` or a glob, which may take in
     ``.dockerignore`` itself: then its bytes are part of what the image holds."""
-    for line in _logical_lines(dockerfile.read_text(encoding="utf-8")):
+    for line in _logical_lines(read_utf8(dockerfile)):
         parts = line.split(None, 1)
         if parts[0].upper() not in ("ADD", "COPY") or len(parts) < 2:
             continue

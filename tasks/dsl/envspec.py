@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import yamlsrc
+from .yamlsrc import read_utf8
 from ..errors import SpecError, Where, did_you_mean
 
 ENV_KEYS = ("name", "channels", "dependencies", "prefix")
@@ -60,10 +61,7 @@ def _requirement(text: str, where: Where) -> str:
 
 
 def _load_requirements(path: Path) -> EnvSpec:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise SpecError(Where(path, 0), f"cannot read the file: {err.strerror}.") from None
+    lines = read_utf8(path).splitlines()
     found = []
     for number, raw in enumerate(lines, 1):
         text = raw.split(" #", 1)[0].strip()

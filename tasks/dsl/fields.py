@@ -189,7 +189,14 @@ class Fields:
         """A command: a list of words, or one string split as a shell would."""
         command = self.node.get(key)
         if isinstance(command, str):  # `command: python3 x.py` means what a shell would run
-            return tuple(shlex.split(self.required(key)))
+            text = self.required(key)
+            try:
+                return tuple(shlex.split(text))
+            except ValueError as err:  # "No closing quotation", "No escaped character"
+                raise SpecError(self.where(key), f"cannot split {text!r} into words as a "
+                                f"shell would: {str(err).lower()}.",
+                                "Close the quote, or write the command as a list of words: "
+                                "[python3, -c, \"print('hi')\"].") from None
         if command is None:
             return None
         return self.texts(key)

@@ -77,18 +77,35 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+def read_utf8(path: Path) -> str:
+    """The text of a file the spec names (exercise.yml, a Dockerfile, a requirements file).
+
+    Raises:
+        SpecError: it cannot be read, or it is not UTF-8: then at the line and column of the
+            first byte that is not, saying which byte.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(Where(path, 1), f"cannot read the file: {err.strerror}.") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[:err.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise SpecError(Where(path, line), f"byte 0x{data[err.start]:02x} (column {column}) "
+                        "is not UTF-8 text.", "Save the file as UTF-8 (an editor's "
+                        "'encoding' setting; iconv -f latin1 -t utf-8 converts one).") from None
+
+
 def load(path: Path) -> Any:
     """Parse one YAML file into LDict/LList/scalars.
 
     Raises:
         SpecError: the file is missing, unreadable or not valid YAML (with the line of the fault).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise SpecError(Where(path, 0), f"cannot read the file: {err.strerror}.") from None
-    except UnicodeDecodeError:
-        raise SpecError(Where(path, 0), "the file is not UTF-8 text.") from None
+    text = read_utf8(path)
     try:
         loader = _Loader(text)  # the Python reader rejects unprintable characters here ...
     except yaml.reader.ReaderError as err:
@@ -104,7 +121,7 @@ def load(path: Path) -> Any:
         problem = " ".join(str(err.problem or err).split())  # one paragraph
         raise SpecError(Where(path, line), f"not valid YAML: {problem}.") from None
     except yaml.YAMLError as err:
-        raise SpecError(Where(path, 0), f"not valid YAML: {' '.join(str(err).split())}."
+        raise SpecError(Where(path, 1), f"not valid YAML: {' '.join(str(err).split())}."
                         ) from None
     finally:
         loader.dispose()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,43 @@ def test_a_week_is_fine_and_memory_is_not_seconds(tmp_path):
                         "  k: {kernel: linux-image-cloud-amd64}\n"
                         "  v: {vm: p, kernel: k, memory: 0}\n")
     assert err.where.key == "steps.v.memory" and "seconds" not in str(err)
+
+
+@pytest.mark.parametrize("command, problem", [
+    ("python3 -c 'print(1)", "no closing quotation"),
+    ('python3 x.py \\', "no escaped character"),
+])
+def test_a_bad_quote_in_command_names_command_and_its_line(tmp_path, command, problem):
+    body = f"doc: d\nsteps:\n  i: {{build: ., tag: 'x/y:1'}}\n  r:\n    run: i\n" \
+           f"    env: {{A: b}}\n    command: {json.dumps(command)}\n"
+    err = _one_exercise(tmp_path, body)
+    assert (err.where.key, err.where.line) == ("steps.r.command", 7)
+    assert problem in str(err) and "list of words" in str(err)
+    assert "path" not in str(err)
+
+
+def test_the_bad_quote_fixture():
+    err = spec_error(DATA / "bad_quote")
+    assert err.where.line == line_of(spec_file("bad_quote"), "command:")
+    assert err.where.key == "steps.question.command" and "no closing quotation" in str(err)
+
+
+def test_a_file_that_is_not_utf8_is_reported_at_its_byte():
+    err = spec_error(DATA / "not_utf8")
+    assert (err.where.file, err.where.line) == (spec_file("not_utf8"), 4)
+    assert "byte 0xfc (column 17) is not UTF-8 text" in str(err) and "Save the file" in str(err)
+
+
+def test_a_dockerfile_that_is_not_utf8_is_reported_at_its_byte():
+    err = spec_error(DATA / "not_utf8_dockerfile")
+    assert err.where.file == DATA / "not_utf8_dockerfile/exercises/ex/Dockerfile"
+    assert err.where.line == 2 and "byte 0xfc (column 4)" in str(err)
+    assert "path" not in str(err)
+
+
+def test_a_requirements_file_that_is_not_utf8(tmp_path):
+    root = write_project(tmp_path, {
+        "exercises/ex/exercise.yml": "doc: d\nsteps:\n  e: {venv: env, spec: requirements.txt}\n"})
+    (root / "exercises/ex/requirements.txt").write_bytes(b"six==1.16.0\n# \xe9\n")
+    err = spec_error(root)
+    assert err.where.file.name == "requirements.txt" and err.where.line == 2

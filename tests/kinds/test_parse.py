@@ -126,7 +126,7 @@ def test_ready_defaults_and_one_shot_run_on_a_network(tmp_path):
     svc = steps["svc"]
     assert isinstance(svc, ServiceStep)
     assert svc.ready == Probe(log="listening", http=None, timeout=60)
-    assert svc.container is None and svc.network is None
+    assert svc.container == "ex-svc" and svc.network is None
     probe = steps["probe"]
     assert isinstance(probe, RunStep)
     # on a network it talks to live services: it runs every time, like them
