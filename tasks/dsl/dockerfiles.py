@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Mapping
 
+from ..errors import SpecError, Where
 from .yamlsrc import read_utf8
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -56,6 +57,9 @@ def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, .
     That is the images of ``FROM`` lines and of ``COPY --from=`` flags. Stage names (``FROM
     builder``, ``--from=builder``), stage numbers (``--from=0``) and ``scratch`` are left out;
     so are references that are still empty after substitution.
+
+    Raises:
+        SpecError: the Dockerfile has no FROM line (an empty one, say), or is not UTF-8.
     """
     args: dict[str, str] = {}
     stages: set[str] = set()
@@ -89,6 +93,11 @@ def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, .
                     break
                 if flag.lower().startswith("--from="):
                     add(flag.split("=", 1)[1].strip("'\""))
+    if not seen_from:  # Docker would say little more than "cannot be empty"
+        raise SpecError(Where(dockerfile, 1), "the Dockerfile has no FROM line"
+                        + (" (it is empty)." if not read_utf8(dockerfile).strip() else "."),
+                        "A Dockerfile starts FROM an image: FROM ${BASE_IMAGE} with "
+                        "args: {BASE_IMAGE: \"{base_image}\"} in the step, or FROM scratch.")
     return tuple(images)
 
 

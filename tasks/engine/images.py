@@ -97,6 +97,7 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
 
     step, image_id, made = "", None, []  # type: tuple[str, str | None, list[str]]
     last = ""  # the newest layer the build reached, made or from the cache
+    printed = False
     stream = engine.client.api.build(
         path=str(context), dockerfile=os.path.relpath(dockerfile, context), tag=tag,
         buildargs=dict(args), labels=dict(labels), rm=True, forcerm=True, pull=False,
@@ -110,11 +111,13 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
                     keep.layer(engine, last, f"the build failed at {step or 'its start'}",
                                failed_command(step), progress)
                 _remove_layers(engine, made)
-                raise BuildError(_failure(tag, task, dockerfile, step, plain(detail.strip())))
+                raise BuildError(_failure(tag, task, dockerfile, step, plain(detail.strip()),
+                                          printed))
             for line in chunk.get("stream", "").splitlines():
                 if not line.strip():
                     continue
                 progress(line)
+                printed = True
                 if line.startswith("Step "):  # a FROM names an image the build did not make
                     step, cached = line, line.split(" : ", 1)[-1].upper().startswith("FROM ")
                 elif line.strip() == "---> Using cache":
@@ -127,7 +130,7 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
                 image_id = chunk["aux"]["ID"]
     except docker.errors.APIError as err:
         detail = plain(str(err.explanation or err))
-        raise BuildError(_failure(tag, task, dockerfile, step, detail)) from None
+        raise BuildError(_failure(tag, task, dockerfile, step, detail, printed)) from None
     info = engine.refresh(tag)
     if info is None or (image_id and info.id != image_id):
         raise BuildError(f"the build of {tag} reported success but the engine has no such "
@@ -158,15 +161,18 @@ def failed_command(step: str) -> list[str] | None:
 _PARSE_ERROR = re.compile(r"dockerfile parse error line (\d+): (.*)", re.IGNORECASE)
 
 
-def _failure(tag: str, task: str, dockerfile: Path, step: str, detail: str) -> str:
-    """One paragraph for a failed build: where it failed, why, and what to fix."""
+def _failure(tag: str, task: str, dockerfile: Path, step: str, detail: str,
+             printed: bool = True) -> str:
+    """One paragraph for a failed build: where it failed, why, and what to fix (and that
+    its output is above, when it printed any)."""
     parse = _PARSE_ERROR.search(detail)
     if parse:
         return (f"{dockerfile}:{parse.group(1)}: {parse.group(2)} (building {tag} for "
                 f"{task}). Fix that line of the Dockerfile, then rerun.")
     where = f" at {step.split(' : ')[0].lower()} ({step.split(' : ', 1)[-1]})" if step else ""
     detail = re.sub(r"^The command '.*' returned", "the command returned", detail, flags=re.S)
-    return (f"building {tag} for {task} failed{where}: {detail}. Its output is above. Fix the "
+    above = " Its output is above." if printed else ""
+    return (f"building {tag} for {task} failed{where}: {detail}.{above} Fix the "
             f"Dockerfile {dockerfile} or the files it uses, then rerun.")
 
 

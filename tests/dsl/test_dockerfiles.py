@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tasks.dsl.dockerfiles import base_images, copies_whole_context
+from tasks.errors import Where
 
 
 def bases(tmp_path: Path, text: str, build_args: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -147,3 +148,14 @@ def test_copies_whole_context(tmp_path, text, whole):
     path = tmp_path / "Dockerfile"
     path.write_text(text)
     assert copies_whole_context(path) is whole
+
+
+@pytest.mark.parametrize("text, says", [("", "line (it is empty)"), ("\n# nothing yet\n", "line."),
+                                        ("RUN true\n", "line.")])
+def test_a_dockerfile_without_from_is_a_spec_error_at_line_1(tmp_path, text, says):
+    from tasks.errors import SpecError
+    with pytest.raises(SpecError) as info:
+        bases(tmp_path, text)
+    assert info.value.where == Where(tmp_path / "Dockerfile", 1)
+    assert f"the Dockerfile has no FROM {says}" in str(info.value)
+    assert "FROM ${BASE_IMAGE}" in str(info.value) and "output is above" not in str(info.value)

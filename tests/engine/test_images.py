@@ -190,3 +190,20 @@ def test_tags_with_a_prefix():
         {"Id": "sha256:3", "RepoTags": ["127.0.0.1:40001/a/b:1", "127.0.0.1:4000/c:2"]}])
     assert images.tags(engine, "127.0.0.1:4000/") == ["127.0.0.1:4000/a/b:1",
                                                       "127.0.0.1:4000/c:2"]
+
+
+def test_a_build_that_printed_nothing_does_not_point_above(context):
+    def refused():
+        raise docker.errors.APIError("500 Server Error", explanation="the Dockerfile "
+                                     "(Dockerfile) cannot be empty")
+        yield  # a generator, as the SDK's stream is
+
+    engine, api = build_engine([])
+    api.build.return_value = refused()
+    with pytest.raises(BuildError) as info:
+        build(engine, context)
+    assert "cannot be empty" in str(info.value) and "above" not in str(info.value)
+    engine, _ = build_engine([{"stream": "Step 1/2 : FROM python:3.11\n"}, FAILED])
+    with pytest.raises(BuildError) as info:
+        build(engine, context)
+    assert "Its output is above." in str(info.value)
