@@ -47,6 +47,7 @@ class Service:
     ports: Mapping[str, str] = field(default_factory=dict)  # container port -> host port
     probe: Probe | None = None
     options: ContainerOptions = field(default_factory=ContainerOptions)
+    ports_at: str = ""  # where the spec publishes them ("file:line"), for the error
 
 
 def _ours(labels: dict[str, str] | None, task: str | None, engine: Engine) -> bool:
@@ -190,7 +191,7 @@ def start(engine: Engine, image_id: str, service: Service, progress: Progress) -
                for port, host in service.ports.items()}, **kwargs,
         **service.options.create_kwargs(), **CONTAINER_LIMITS)
     try:
-        container.start()
+        _start(engine, container, service)
         published = ", ".join(f"127.0.0.1:{h}->{c}" for c, h in service.ports.items())
         progress(f"service {name} started" + (f" ({published})" if published else ""))
         if service.probe is not None:
@@ -199,6 +200,32 @@ def start(engine: Engine, image_id: str, service: Service, progress: Progress) -
         container.remove(force=True)
         raise
     return str(container.id)
+
+
+_TAKEN = re.compile(r"(?:Bind for|listen tcp4?) (?:0\.0\.0\.0|127\.0\.0\.1|\[::\]|):?(\d+)"
+                    r".*(?:port is already allocated|address already in use)", re.S)
+
+
+def _start(engine: Engine, container: Any, service: Service) -> None:
+    """Start the container; a host port that something holds is named with its holder."""
+    import docker.errors
+
+    try:
+        container.start()
+    except docker.errors.APIError as err:
+        found = _TAKEN.search(str(err.explanation or err))
+        if not found:
+            raise
+        port = found.group(1)
+        holders = [c.name for c in engine.client.containers.list(filters={"publish": port})
+                   if c.id != container.id]
+        holder = (f"the container {', '.join(holders)} publishes it" if holders else
+                  "another program on this machine listens there (`ss -ltnp 'sport = :"
+                  f"{port}'` shows which)")
+        where = f" ('ports:' at {service.ports_at})" if service.ports_at else ""
+        raise ServiceError(f"{service.task}: cannot publish the service on 127.0.0.1:{port}"
+                           f"{where}: the port is taken; {holder}. Stop that, or publish "
+                           "another host port there.") from None
 
 
 @translated
@@ -212,29 +239,29 @@ def wait_ready(task: str, name: str, probe: Probe, logs: Callable[[], str],
                check_alive: Callable[[], None], progress: Progress, where: str = "",
                interval: float = 0.2,
                health: Callable[[], tuple[str, str]] | None = None) -> None:
-    """Poll until the probe's log line has appeared, its URL answers and (``probe.healthy``)
-    Docker says the container is healthy; after the probe's timeout, fail with the
-    service's logs. One loop for a local container and a Swarm service: ``check_alive``
-    raises when the service ended before it was ready, ``where`` names the place in the
-    error (" on the cluster"), ``health`` returns Docker's health status and the last
-    check's output.
+    """Poll (at least once) until the probe's log line has appeared, its URL answers and
+    (``probe.healthy``) Docker says the container is healthy; after the probe's timeout,
+    fail saying what each probe got, with the service's logs. One loop for a local
+    container and a Swarm service: ``check_alive`` raises when the service ended before it
+    was ready, ``where`` names the place in the error (" on the cluster"), ``health``
+    returns Docker's health status and the last check's output.
 
     Raises:
         ServiceError: not ready in time, unhealthy (or what ``check_alive`` raises).
     """
     deadline = time.monotonic() + probe.timeout
-    log_ok, http_ok = probe.log is None, probe.http is None
+    log_ok, http_ok, got = probe.log is None, probe.http is None, "nothing yet"
     health_ok = not probe.healthy
     if not health_ok and health is None:
         raise ServiceError(f"{task}: a health check cannot be read{where}; use 'ready: log:' "
                            "or 'ready: http:' there.")
     said = ""
-    while time.monotonic() < deadline:
+    while True:
         check_alive()
         if not log_ok and probe.log is not None:
             log_ok = re.search(probe.log, logs(), re.MULTILINE) is not None
         if not http_ok and probe.http is not None:
-            http_ok = answers(probe.http)
+            http_ok, got = ask(probe.http)
         if not health_ok and health is not None:
             status, said = health()
             if status == "unhealthy":
@@ -245,13 +272,24 @@ def wait_ready(task: str, name: str, probe: Probe, logs: Callable[[], str],
         if log_ok and http_ok and health_ok:
             progress(f"service {name} is ready" + (" (healthy)" if probe.healthy else ""))
             return
+        if time.monotonic() >= deadline:
+            break
         time.sleep(interval)
-    health_said = f"; health: {'ok' if health_ok else 'not healthy yet'}" + \
-        (f" ({said})" if said and not health_ok else "") if probe.healthy else ""
-    raise ServiceError(f"{task}: the service was not ready{where} within {probe.timeout} s "
-                       f"(log /{probe.log}/: {'ok' if log_ok else 'not seen'}; http "
-                       f"{probe.http}: {'ok' if http_ok else 'no answer'}{health_said}). Raise "
-                       f"'ready: timeout:' or fix the service.\n--- logs ---\n{logs()}")
+    found = []
+    if probe.log is not None:
+        found.append(f"'ready: log: {probe.log}' " + ("matched" if log_ok else
+                                                      "matched no line of its log"))
+    if probe.http is not None:
+        found.append(f"'ready: http: {probe.http}' got {got}" + (
+            " (ready means a status below 500)" if not http_ok and got.startswith("HTTP")
+            else ""))
+    if probe.healthy:
+        found.append("its health check " + ("passed" if health_ok else "has not passed yet")
+                     + (f" (last check: {said})" if said and not health_ok else ""))
+    shown = logs() or "(it printed nothing)"
+    raise ServiceError(f"{task}: the service was not ready{where} within {probe.timeout} s: "
+                       f"{'; '.join(found)}. Raise 'ready: timeout:' or fix the service."
+                       f"\n--- logs ---\n{shown}")
 
 
 def _wait_ready(task: str, probe: Probe, container: Any, progress: Progress) -> None:
@@ -277,10 +315,23 @@ def _logs(container: Any) -> str:
 
 
 def answers(url: str) -> bool:
+    """True if the URL answers with a status below 500."""
+    return ask(url)[0]
+
+
+def ask(url: str, timeout: float = 2) -> tuple[bool, str]:
+    """Whether the URL answers with a status below 500, and what it got, in words
+    ("HTTP 503 Service Unavailable", "no answer (connection refused)")."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status) < 500
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status) < 500, f"HTTP {response.status}"
     except urllib.error.HTTPError as err:
-        return err.code < 500
-    except (OSError, ValueError):
-        return False
+        return err.code < 500, f"HTTP {err.code} {err.reason}".rstrip()
+    except urllib.error.URLError as err:
+        reason = err.reason
+        text = getattr(reason, "strerror", None) or str(reason)
+        return False, f"no answer ({text.lower()})"
+    except TimeoutError:
+        return False, f"no answer within {timeout:g} s"
+    except (OSError, ValueError) as err:
+        return False, f"no answer ({getattr(err, 'strerror', None) or err})"

@@ -73,7 +73,8 @@ def start(rt: Runtime, step: ServiceStep, network: str | None,
     service = services.Service(
         name=step.container_name, task=step.task, command=step.command, env=step.env,
         network=network, aliases=step.aliases, ports=step.ports, probe=step.ready,
-        options=options or ContainerOptions())
+        options=options or ContainerOptions(),
+        ports_at=f"{step.at('ports').file}:{step.at('ports').line}" if step.ports else "")
     swarm = rt.swarm
     if swarm is not None and options:
         raise ClusterError(f"{step.task}: {', '.join(container.used(step, step.healthcheck))} "

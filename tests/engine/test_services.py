@@ -116,7 +116,82 @@ def test_not_ready_in_time_names_the_probe_and_shows_the_logs():
                             interval=0)
     text = str(err.value)
     assert "ex:web: the service was not ready on the cluster within 0 s" in text
-    assert "log /^never/: not seen" in text and text.endswith("still starting")
+    assert "'ready: log: ^never' matched no line of its log" in text
+    assert text.endswith("--- logs ---\nstill starting") and "None" not in text
+
+
+def test_an_http_probe_says_what_it_got_and_never_names_a_missing_log_probe():
+    import socket
+    with socket.socket() as closed:  # a port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    with pytest.raises(services.ServiceError) as err:
+        services.wait_ready("ex:web", "web", services.Probe(http=url, timeout=0),
+                            lambda: "", lambda: None, print, interval=0)
+    text = str(err.value)
+    assert f"'ready: http: {url}' got no answer (connection refused)" in text, text
+    assert "log" not in text.split("---")[0] and "None" not in text
+    assert text.endswith("--- logs ---\n(it printed nothing)")
+
+
+def test_an_http_probe_that_answers_500_says_so():
+    import http.server
+    import threading
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(503)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/"
+        with pytest.raises(services.ServiceError) as err:
+            services.wait_ready("ex:web", "web", services.Probe(log="up", http=url, timeout=0),
+                                lambda: "up", lambda: None, print, interval=0)
+    finally:
+        server.shutdown()
+    text = str(err.value)
+    assert "'ready: log: up' matched" in text
+    assert f"'ready: http: {url}' got HTTP 503 Service Unavailable, not an answer below 500" \
+        in text
+
+
+# --- a published port that something holds ---------------------------------------------
+
+TAKEN = ("driver failed programming external connectivity on endpoint x-ex-web (abc): Bind "
+         "for 127.0.0.1:8082 failed: port is already allocated")
+IN_USE = ("driver failed programming external connectivity on endpoint x-ex-web (abc): Error "
+          "starting userland proxy: listen tcp4 127.0.0.1:8082: bind: address already in use")
+
+
+@pytest.mark.parametrize("explanation, holder", [
+    (TAKEN, "the container other-web publishes it"),
+    (IN_USE, "another program on this machine listens there (`ss -ltnp 'sport = :8082'`"),
+])
+def test_a_taken_port_names_the_step_its_ports_line_and_the_holder(explanation, holder):
+    engine, client = _fake_engine(project_dir=PROJECT)
+    client.api.inspect_container.side_effect = docker.errors.NotFound("none")
+    made = mock.Mock(id="new")
+    made.start.side_effect = docker.errors.APIError("500", explanation=explanation)
+    client.containers = mock.Mock()
+    client.containers.create.return_value = made
+    other = mock.Mock(id="old")
+    other.name = "other-web"
+    client.containers.list.return_value = [other] if "allocated" in explanation else []
+    service = services.Service(name="x-ex-web", task="ex:web", ports={"80": "8082"},
+                               ports_at="/p/exercises/ex/exercise.yml:12")
+    with pytest.raises(services.ServiceError) as err:
+        services.start(engine, "sha256:abc", service, lambda line: None)
+    text = str(err.value)
+    assert text.startswith("ex:web: cannot publish the service on 127.0.0.1:8082 ('ports:' at "
+                           "/p/exercises/ex/exercise.yml:12): the port is taken; " + holder)
+    client.containers.list.assert_called_once_with(filters={"publish": "8082"})
+    made.remove.assert_called_once_with(force=True)  # nothing left behind
 
 
 def test_an_ended_service_stops_the_wait():
@@ -153,8 +228,10 @@ def test_not_healthy_in_time_says_so():
         services.wait_ready("ex:db", "db", services.Probe(log="^up", healthy=True, timeout=1),
                             lambda: "up", lambda: None, print, interval=0.05,
                             health=lambda: ("starting", "refused"))
-    assert "(log /^up/: ok; http None: ok; health: not healthy yet (refused))" in \
-        str(err.value)
+    text = str(err.value)
+    assert "'ready: log: ^up' matched; its health check has not passed yet (last check: " \
+        "refused)" in text
+    assert "None" not in text and "http" not in text
 
 
 def test_a_health_probe_needs_a_way_to_read_it():
