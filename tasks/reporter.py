@@ -10,8 +10,10 @@ so this project's reporter, on top of doit's output:
   worker process that started a service, as soon as that worker has nothing left to do,
   while another worker may still be using the service;
 - says an interrupt in one line: what was stopped and what runs again next time;
-- ends with a one-line summary: how many tasks ran, were up to date and failed, and how long
-  the run took;
+- ends with a one-line summary whose counts are the lines above it: ``.`` tasks that ran
+  (and of them, those that failed), ``--`` up to date, tasks that could not run because one
+  they need failed, ``!!`` ignored; and how long the run took. A group task (an exercise)
+  adds no line of its own: its steps say it;
 - notes the tasks that failed (``failed.json`` beside doit's database), so that ``why``,
   ``status`` and ``graph`` can say "it failed last time".
 """
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from . import process
@@ -40,9 +43,9 @@ class Reporter(ConsoleReporter):
         self.started = time.monotonic()
         self.running: dict[str, Any] = {}
         self.ending: list[Any] = []
-        self.ran = self.fresh = self.failed = 0
+        self.ran = self.fresh = self.failed = self.blocked = self.ignored = 0
         self.failures_file = failures
-        self.outcomes: dict[str, str | None] = {}  # task -> failure message, None: success
+        self.outcomes: dict[str, str | None] = {}  # task -> failure, None: nothing to note
 
     def execute_task(self, task: Any) -> None:
         super().execute_task(task)
@@ -58,15 +61,26 @@ class Reporter(ConsoleReporter):
             self.outcomes[task.name] = None
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        self.running.pop(task.name, None)
-        self.failed += 1
-        self.outcomes[task.name] = fail.get_msg().strip()
+        started = self.running.pop(task.name, None) is not None
+        if not task.actions:
+            return  # an exercise whose steps failed: they said so, each on its line
+        if not started and isinstance(fail, UnmetDependency):
+            self.blocked += 1  # it did not fail: it did not run (`why` names the one that did)
+            self.outcomes[task.name] = None
+        else:
+            self.failed += 1
+            self.outcomes[task.name] = fail.get_msg().strip()
         super().add_failure(task, fail)
 
     def skip_uptodate(self, task: Any) -> None:
-        super().skip_uptodate(task)
         if task.actions:
+            super().skip_uptodate(task)
             self.fresh += 1
+
+    def skip_ignore(self, task: Any) -> None:
+        if task.actions:
+            super().skip_ignore(task)
+            self.ignored += 1
 
     def complete_run(self) -> None:
         self._end()
@@ -83,8 +97,12 @@ class Reporter(ConsoleReporter):
             process.said_interrupt()
             return
         seconds = time.monotonic() - self.started
-        self.write(f"ac295: {self.ran} ran, {self.fresh} up to date, {self.failed} failed "
-                   f"in {seconds:.1f} s\n")
+        counts = [f"{self.ran} ran", f"{self.fresh} up to date", f"{self.failed} failed"]
+        if self.blocked:
+            counts.append(f"{self.blocked} not run (a task they need failed)")
+        if self.ignored:
+            counts.append(f"{self.ignored} ignored")
+        self.write(f"ac295: {', '.join(counts)} in {seconds:.1f} s\n")
 
     def _note_failures(self) -> None:
         if self.failures_file is None or not self.outcomes:

@@ -234,6 +234,6 @@ def doit_main(root: Path, *args: str, environ: dict[str, str] | None = None) -> 
         os.chdir(ROOT)  # doit reads [tool.doit] only from a file named "pyproject.toml"
         main = DoitMain(loader, config_filenames=["pyproject.toml"])
         os.chdir(root)  # and runs where dodo.py is
-        return int(main.run(list(args)))
+        return int(main.run(list(args)) or 0)  # `ignore` returns nothing
     finally:
         os.chdir(here)

@@ -58,3 +58,59 @@ def test_an_interrupt_is_one_line_naming_what_was_stopped(tmp_path, monkeypatch,
         "ac295: stopped by SIGTERM while ex:image ran; ex:image will run again next time; "
         "the tasks that finished are saved.\n")
     assert process._said == [True]
+
+
+# --- the summary's counts are the lines printed --------------------------------------------
+
+COUNTS = """\
+doc: a failure, what needs it, and what does not
+steps:
+  made:
+    sh: echo a > {state}/a.txt
+    targets: ["{state}/a.txt"]
+  broken:
+    sh: "false"
+    deps: ["{state}/a.txt"]
+    targets: ["{state}/b.txt"]
+  after-it:
+    sh: echo after
+    after: [broken]
+  reads-it:
+    sh: cat {state}/b.txt
+    deps: ["{state}/b.txt"]
+  apart:
+    sh: echo apart
+"""
+
+
+def _lines(out: str) -> dict[str, list[str]]:
+    import re
+    return {"ran": re.findall(r"^\.  (\S+)$", out, re.M),
+            "fresh": re.findall(r"^-- (\S+)$", out, re.M),
+            "failed": re.findall(r"^TaskFailed - taskid:(\S+)$", out, re.M),
+            "not run": re.findall(r"^UnmetDependency - taskid:(\S+)$", out, re.M),
+            "ignored": re.findall(r"^!! (\S+)$", out, re.M)}
+
+
+def test_the_summary_counts_the_lines_above_it(tmp_path, capsys):
+    from helpers import doit_main, write_project
+    root = write_project(tmp_path / "p", {"exercises/ex/exercise.yml": COUNTS})
+    env = {"AC295_STATE_DIR": str(tmp_path / "state")}
+    doit_main(root, "ex:made", environ=env)
+    capsys.readouterr()
+    assert doit_main(root, "--continue", "ex", environ=env) == 2  # doit: tasks did not run
+    out = capsys.readouterr().out
+    lines = _lines(out)
+    assert lines == {"ran": ["ex:broken", "ex:apart"], "fresh": ["ex:made"],
+                     "failed": ["ex:broken"], "not run": ["ex:after-it", "ex:reads-it"],
+                     "ignored": []}  # the exercise itself adds no line; "apart" still ran
+    assert out.splitlines()[-1].startswith(
+        "ac295: 1 ran, 1 up to date, 1 failed, 2 not run (a task they need failed) in ")
+    notes = json.loads((tmp_path / "state" / "failed.json").read_text())
+    assert list(notes) == ["ex:broken"]  # what did not run did not fail
+    doit_main(root, "ignore", "ex:apart", environ=env)
+    capsys.readouterr()
+    doit_main(root, "ex:apart", "ex:made", environ=env)
+    out = capsys.readouterr().out
+    assert _lines(out)["ignored"] == ["ex:apart"] and _lines(out)["fresh"] == ["ex:made"]
+    assert out.splitlines()[-1].startswith("ac295: 0 ran, 1 up to date, 0 failed, 1 ignored")
