@@ -195,6 +195,11 @@ def _lines(node: yamlsrc.LDict) -> dict[str, int]:
     return lines
 
 
+def _a(words: str) -> str:
+    """``words`` with its article: "an image", "a network"."""
+    return ("an " if words[:1] in "aeiou" else "a ") + words
+
+
 def providers(exercise: Exercise, role: Role, kinds: KindLookup) -> Iterable[str]:
     """The names of the exercise's steps that provide ``role`` (an image, a network, a lock)."""
     return [n for n, s in exercise.steps.items() if role in kinds.of(s).provides]
@@ -207,7 +212,7 @@ def _check_local_refs(exercise: Exercise, kinds: KindLookup) -> None:
             fitting = providers(exercise, ref.role, kinds)
             if target is None:
                 hint = did_you_mean(ref.step, fitting) if fitting else \
-                    f"This exercise has no step that makes a {kinds.role_words(ref.role)}."
+                    f"This exercise has no step that makes {_a(kinds.role_words(ref.role))}."
                 raise SpecError(step.at(ref.key), f"no step '{ref.step}' in this exercise.",
                                 hint)
             if ref.role not in kinds.of(target).provides:

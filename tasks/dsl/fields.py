@@ -188,15 +188,20 @@ class Fields:
     def command(self, key: str) -> tuple[str, ...] | None:
         """A command: a list of words, or one string split as a shell would."""
         command = self.node.get(key)
+        if command is None:
+            return None
         if isinstance(command, str):  # `command: python3 x.py` means what a shell would run
             text = self.required(key)
             try:
-                return tuple(shlex.split(text))
+                words = tuple(shlex.split(text))
             except ValueError as err:  # "No closing quotation", "No escaped character"
                 raise SpecError(self.where(key), f"cannot split {text!r} into words as a "
                                 f"shell would: {str(err).lower()}.",
                                 "Close the quote, or write the command as a list of words: "
                                 "[python3, -c, \"print('hi')\"].") from None
-        if command is None:
-            return None
-        return self.texts(key)
+        else:
+            words = self.texts(key)
+        if not words:
+            raise SpecError(self.where(key), "the command is empty.",
+                            "Leave 'command:' out to run the image's own CMD.")
+        return words

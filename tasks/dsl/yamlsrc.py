@@ -117,9 +117,12 @@ def load(path: Path) -> Any:
         raise _unprintable(path, text, err) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else 0
+        line = mark.line + 1 if mark else 1
         problem = " ".join(str(err.problem or err).split())  # one paragraph
-        raise SpecError(Where(path, line), f"not valid YAML: {problem}.") from None
+        lines = text.splitlines()
+        here = lines[mark.line] if mark and mark.line < len(lines) else ""
+        hint = ("YAML indents with spaces; this line holds a tab." if "\t" in here else "")
+        raise SpecError(Where(path, line), f"not valid YAML: {problem}.", hint) from None
     except yaml.YAMLError as err:
         raise SpecError(Where(path, 1), f"not valid YAML: {' '.join(str(err).split())}."
                         ) from None

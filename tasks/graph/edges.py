@@ -164,6 +164,10 @@ def where_of(step: Step, value: Any) -> Where:
 def _check_reads_exist(step: Step, kinds: Any, producers: Producers) -> None:
     """A file a step reads (a recipe's deps) must exist, or be made by a step."""
     for path in kinds.of(step).reads(step).files:
+        if path.is_dir() and path not in producers.outputs:
+            raise SpecError(where_of(step, path), f"{path} is a folder; a dep is a file whose "
+                            "content the step reads.", "List the files in it that the step "
+                            "reads.")
         if path in producers.outputs or path.exists():
             continue
         where = where_of(step, path)

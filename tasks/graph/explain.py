@@ -261,7 +261,8 @@ def _reasons(task: Any, result: Any, makers: dict[str, str], moving: set[str],
         sure.append(NOT_RUN)
     for utd, _, _ in result.reasons.get("uptodate_false", []):
         if isinstance(utd, Check) and utd.last is not None:
-            (unsure if moving else sure).append(utd.last.reason)
+            if ran_here:  # else "it has not run here yet" says it: no record, no image...
+                (unsure if moving else sure).append(utd.last.reason)
         elif isinstance(utd, StepConfig):
             if utd.changed is not None or ran_here:  # else: it has not run here yet
                 sure.append(utd.reason())

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, ContextManager
 from ..cluster import services as cluster_services
 from ..engine import services
 from ..dsl.fields import Fields, local_name
+from ..errors import SpecError
 from ..dsl.model import Role, Step
 from .actions import action
 from ..progress import progress
@@ -52,7 +53,10 @@ class Network(Kind[NetworkStep]):
     summary = "a bridge network for this run's services (docker network create)"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> NetworkStep:
-        return NetworkStep(**common, network=local_name(f.required("network"), f.variables))
+        name = f.required("network")
+        if not name.strip():
+            raise SpecError(f.where("network"), "a network needs a name.")
+        return NetworkStep(**common, network=local_name(name, f.variables))
 
     def ephemeral(self, step: NetworkStep) -> str:
         return "a network lives only as long as the run that uses it"

@@ -8,6 +8,7 @@ before the next start.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, ContextManager, Iterator, Mapping
@@ -28,6 +29,13 @@ from .base import Key, Kind, Session, ShellRequest, TaskContext
 from .reuse import image_facts
 from .run import SHARED_KEYS, container_refs
 from .runtime import Runtime
+
+_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) < 65536
+
 
 READY = Key("ready", "object", "when the service counts as ready", keys=(
     Key("log", "regex", "a regular expression its log must match"),
@@ -158,7 +166,12 @@ class Service(Kind[ServiceStep]):
             if not r.node.get("log") and not r.node.get("http") and health is None:
                 raise SpecError(f.where("ready"), "a readiness probe needs 'log' or 'http' "
                                 "(or the service a 'healthcheck:').")
-            ready = services.Probe(log=r.regex("log"), http=r.text("http"),
+            http = r.text("http")
+            if http is not None and not re.match(r"^https?://[^/\s]+", http):
+                raise SpecError(r.where("http"), f"'{http}' is not a URL to ask.",
+                                "Write it as http://127.0.0.1:PORT/ (a port the service "
+                                "publishes).")
+            ready = services.Probe(log=r.regex("log"), http=http,
                                    timeout=r.positive("timeout") or
                                    (health.bound() if health else 60),
                                    healthy=health is not None)
@@ -169,10 +182,16 @@ class Service(Kind[ServiceStep]):
                             "Add 'network:' (a network step of this exercise).")
         ports = f.mapping("ports")
         for container_port, host_port in ports.items():
-            if not container_port.split("/")[0].isdigit() or not host_port.isdigit():
+            number, _, protocol = container_port.partition("/")
+            if not _port(number) or not _port(host_port) or protocol not in ("", "tcp", "udp"):
                 raise SpecError(f.where("ports"), f"'{container_port}: {host_port}' is not "
-                                "'container port: host port' with numbers.")
+                                "'container port: host port' with port numbers (1 to 65535; "
+                                "the container's may end /tcp or /udp).")
         written = f.text("name") or f"{common['exercise']}-{common['name']}"
+        if not _CONTAINER_NAME.match(written):
+            raise SpecError(f.where("name"), f"'{written}' cannot name a container.",
+                            "Docker takes only ASCII letters, digits, '_', '.' and '-', "
+                            "starting with a letter or digit.")
         name = local_name(written, f.variables)
         aliases = f.texts("aliases")
         if name != written and "network" in f.node and written not in aliases:

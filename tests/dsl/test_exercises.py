@@ -343,3 +343,34 @@ def test_a_requirements_file_that_is_not_utf8(tmp_path):
     (root / "exercises/ex/requirements.txt").write_bytes(b"six==1.16.0\n# \xe9\n")
     err = spec_error(root)
     assert err.where.file.name == "requirements.txt" and err.where.line == 2
+
+
+# --- found by writing exercises as a new user would ------------------------------------------
+
+IMAGE = "i: {build: ., tag: 'me/app:1'}\n  "
+
+
+@pytest.mark.parametrize("steps, key, message", [
+    (IMAGE + "r: {run: i, command: []}", "steps.r.command", "the command is empty"),
+    (IMAGE + "r: {run: i, command: '  '}", "steps.r.command", "the command is empty"),
+    (IMAGE + "r: {run: i, detach: true, ports: {'80': '99999'}}", "steps.r.ports",
+     "port numbers (1 to 65535"),
+    (IMAGE + "r: {run: i, detach: true, ports: {'80': '0'}}", "steps.r.ports", "1 to 65535"),
+    (IMAGE + "r: {run: i, detach: true, ports: {'80/sctp': '8080'}}", "steps.r.ports",
+     "/tcp or /udp"),
+    (IMAGE + "r: {run: i, detach: true, ready: {http: 'not a url'}}", "steps.r.ready.http",
+     "'not a url' is not a URL to ask"),
+    (IMAGE + "r: {run: i, detach: true, name: 'my svc'}", "steps.r.name",
+     "'my svc' cannot name a container"),
+    ("n: {network: ''}", "steps.n.network", "a network needs a name"),
+    ("r: {run: nosuch}", "steps.r.run", "no step that makes an image"),
+])
+def test_what_docker_would_refuse_is_refused_at_its_line(tmp_path, steps, key, message):
+    err = _one_exercise(tmp_path, f"doc: d\nsteps:\n  {steps}\n")
+    assert err.where.key == key and message in str(err), str(err)
+
+
+def test_a_tab_in_the_indentation_is_named():
+    err = spec_error(DATA / "tab_indent")
+    assert err.where.line == 4 and "not valid YAML" in str(err)
+    assert "YAML indents with spaces; this line holds a tab." in str(err)

@@ -362,3 +362,12 @@ def test_after_naming_a_broken_exercise_says_so(tmp_path):
     _, broken, _ = project.load_isolated(helpers.load_config(
         root, {"AC295_STATE_DIR": str(tmp_path / "state")}))
     assert "the exercise bad is broken itself" in str(broken["ex"])
+
+
+def test_a_dep_that_is_a_folder_is_refused_before_it_runs(tmp_path):
+    """doit would hash the folder after the recipe ran: an IsADirectoryError traceback."""
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml":
+                                    "doc: d\nsteps:\n  s: {sh: 'true', deps: [data]}\n",
+                                    "exercises/ex/data/x.csv": "1\n"})
+    err = helpers.spec_error(root)
+    assert err.where.key == "steps.s.deps[0]" and "is a folder" in str(err)
