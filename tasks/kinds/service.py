@@ -185,7 +185,7 @@ class Service(Kind[ServiceStep]):
             number, _, protocol = container_port.partition("/")
             if not _port(number) or not _port(host_port) or protocol not in ("", "tcp", "udp"):
                 raise SpecError(f.where("ports"), f"'{container_port}: {host_port}' is not "
-                                "'container port: host port' with port numbers (1 to 65535; "
+                                "'container port: host port' with numbers (ports 1 to 65535; "
                                 "the container's may end /tcp or /udp).")
         written = f.text("name") or f"{common['exercise']}-{common['name']}"
         if not _CONTAINER_NAME.match(written):

@@ -354,7 +354,7 @@ IMAGE = "i: {build: ., tag: 'me/app:1'}\n  "
     (IMAGE + "r: {run: i, command: []}", "steps.r.command", "the command is empty"),
     (IMAGE + "r: {run: i, command: '  '}", "steps.r.command", "the command is empty"),
     (IMAGE + "r: {run: i, detach: true, ports: {'80': '99999'}}", "steps.r.ports",
-     "port numbers (1 to 65535"),
+     "with numbers (ports 1 to 65535"),
     (IMAGE + "r: {run: i, detach: true, ports: {'80': '0'}}", "steps.r.ports", "1 to 65535"),
     (IMAGE + "r: {run: i, detach: true, ports: {'80/sctp': '8080'}}", "steps.r.ports",
      "/tcp or /udp"),

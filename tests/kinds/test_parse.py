@@ -93,7 +93,7 @@ def test_service_run_step(tmp_path):
         db:
           run: img
           detach: true
-          name: "db-{registry}"
+          name: "db-x"
           network: net
           aliases: db
           ports: {"8082": 18082, "53/udp": "1053"}
@@ -108,7 +108,7 @@ def test_service_run_step(tmp_path):
     assert isinstance(db, ServiceStep) and db.kind == "service"
     assert db.image == "img"
     assert ephemeral(db) is True
-    assert db.container == "db-127.0.0.1:5000"  # the `name:` key
+    assert db.container == "db-x"  # the `name:` key (Docker would refuse a colon in it)
     assert db.name == "db"  # the step's own name is unchanged
     assert db.network == "net"
     assert db.aliases == ("db",)
