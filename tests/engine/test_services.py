@@ -130,7 +130,7 @@ def test_an_http_probe_says_what_it_got_and_never_names_a_missing_log_probe():
         services.wait_ready("ex:web", "web", services.Probe(http=url, timeout=0),
                             lambda: "", lambda: None, print, interval=0)
     text = str(err.value)
-    assert f"'ready: http: {url}' got no answer (connection refused)" in text, text
+    assert f"'ready: http: {url}' got no answer (connection refused)." in text, text
     assert "log" not in text.split("---")[0] and "None" not in text
     assert text.endswith("--- logs ---\n(it printed nothing)")
 
@@ -157,8 +157,8 @@ def test_an_http_probe_that_answers_500_says_so():
         server.shutdown()
     text = str(err.value)
     assert "'ready: log: up' matched" in text
-    assert f"'ready: http: {url}' got HTTP 503 Service Unavailable, not an answer below 500" \
-        in text
+    assert f"'ready: http: {url}' got HTTP 503 Service Unavailable (ready means a status " \
+        "below 500)" in text
 
 
 # --- a published port that something holds ---------------------------------------------
