@@ -268,8 +268,11 @@ def _reasons(task: Any, result: Any, makers: dict[str, str], moving: set[str],
                 sure.append(utd.reason())
         else:
             sure.append(repr(utd))
+    checked = " ".join(sure + unsure)
     if ran_here:
         for path in result.reasons.get("changed_file_dep", []):
+            if path not in makers and f"{Path(path).name} changed" in checked:
+                continue  # a check said it already ("requirements.txt changed")
             what = (f"the result of {makers[path]} changed" if path in makers
                     else f"{_shown(path)} changed")
             (unsure if makers.get(path) in moving else sure).append(what)

@@ -179,3 +179,18 @@ def test_list_with_status_ends_quietly_when_its_reader_stops(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert len(proc.stdout.splitlines()) == 2
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_a_file_a_check_names_already_is_not_said_twice():
+    """A venv step's check says "requirements.txt changed"; doit lists the file too."""
+    from types import SimpleNamespace
+
+    from tasks.kinds.actions import Check, stale
+    check = Check("spec", lambda: stale("requirements.txt changed"))
+    check()
+    result = SimpleNamespace(reasons={
+        "uptodate_false": [(check, (), {})],
+        "changed_file_dep": ["/p/exercises/venv/requirements.txt", "/p/exercises/venv/x.py"]})
+    sure, unsure = explain._reasons(None, result, {}, set(), True)
+    assert sure == ["requirements.txt changed", "/p/exercises/venv/x.py changed"]
+    assert unsure == []
