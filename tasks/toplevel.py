@@ -12,7 +12,7 @@ from .engine import garbage as garbage_mod
 from .errors import ArchiveMoved, LockError
 from .graph import edges, pipelock
 from .kinds import records
-from .kinds.actions import Always, Check, action
+from .kinds.actions import Always, Check, Verdict, action, fresh, stale
 from .progress import progress
 from .kinds.base import KindTable
 from .names import LOCK, PRUNE, REGISTRY_START, REGISTRY_STOP, VERIFY
@@ -71,10 +71,14 @@ PRUNE_PARAMS = [
 ]
 
 
-def registry_running(rt: Runtime) -> bool:
-    """True if the local registry runs (or the registry is not ours to start)."""
+def registry_running(rt: Runtime) -> Verdict:
+    """Fresh if the local registry runs (or the registry is not ours to start)."""
     local = rt.local_registry
-    return local is None or local.running()  # a foreign one: the action says so
+    if local is None:  # a foreign one: the action says so
+        return fresh(f"the registry {rt.config.registry} is not this project's to start")
+    if local.running():
+        return fresh("the local registry runs")
+    return stale("the local registry is not running")
 
 
 def current(rt: Runtime, kinds: KindTable, steps: list[Step]) -> pipelock.Facts:

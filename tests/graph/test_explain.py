@@ -194,3 +194,12 @@ def test_a_file_a_check_names_already_is_not_said_twice():
     sure, unsure = explain._reasons(None, result, {}, set(), True)
     assert sure == ["requirements.txt changed", "/p/exercises/venv/x.py changed"]
     assert unsure == []
+
+
+def test_the_registry_start_says_the_registry_is_not_running(tmp_path):
+    from helpers import load_config
+    from tasks.kinds.runtime import Runtime
+    from tasks.toplevel import registry_running
+    root = write_project(tmp_path / "p", {}, "variables:\n  registry: 127.0.0.1:1\n")
+    verdict = registry_running(Runtime(load_config(root, {"AC295_STATE_DIR": str(tmp_path)})))
+    assert (verdict.fresh, verdict.reason) == (False, "the local registry is not running")
