@@ -10,10 +10,10 @@ so this project's reporter, on top of doit's output:
   worker process that started a service, as soon as that worker has nothing left to do,
   while another worker may still be using the service;
 - says an interrupt in one line: what was stopped and what runs again next time;
-- ends with a one-line summary whose counts are the lines above it: ``.`` tasks that ran
-  (and of them, those that failed), ``--`` up to date, tasks that could not run because one
-  they need failed, ``!!`` ignored; and how long the run took. A group task (an exercise)
-  adds no line of its own: its steps say it;
+- ends with a one-line summary whose counts are the lines above it: each ``.`` task ran or
+  failed, each ``--`` was up to date, each ``UnmetDependency`` could not run because a task
+  it needs failed, each ``!!`` was ignored; and how long the run took. A group task (an
+  exercise) adds no line of its own: its steps say it;
 - notes the tasks that failed (``failed.json`` beside doit's database), so that ``why``,
   ``status`` and ``graph`` can say "it failed last time".
 """
