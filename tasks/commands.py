@@ -14,6 +14,7 @@ traceback either way.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import subprocess
 import sys
@@ -61,7 +62,10 @@ class _Explaining(_ReadOnly, DoitCmdBase):
         tasks = {t.name: t for t in self.task_list}
         unknown = [n for n in names if n not in tasks]
         if unknown:
-            raise InvalidCommand(f"no task {', '.join(unknown)}; `doit list --all` lists them.")
+            close = difflib.get_close_matches(unknown[0], list(tasks), n=1, cutoff=0.6)
+            raise InvalidCommand(f"no task {', '.join(unknown)}"
+                                 + (f"; did you mean {close[0]}?" if close else "")
+                                 + " (`doit list --all` lists them).")
         selected = names or list(self.sel_tasks or [])
         failures = explain.read_failures(self.dep_manager.name)
         return tasks, explain.statuses(tasks, self.dep_manager, selected, failures)

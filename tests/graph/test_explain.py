@@ -203,3 +203,10 @@ def test_the_registry_start_says_the_registry_is_not_running(tmp_path):
     root = write_project(tmp_path / "p", {}, "variables:\n  registry: 127.0.0.1:1\n")
     verdict = registry_running(Runtime(load_config(root, {"AC295_STATE_DIR": str(tmp_path)})))
     assert (verdict.fresh, verdict.reason) == (False, "the local registry is not running")
+
+
+def test_an_unknown_task_gets_a_suggestion(chain, capsys):
+    root, env = chain
+    code, out = run(root, env, capsys, "why", "ex:mdae")
+    assert code == 3 and "no task ex:mdae; did you mean ex:made?" in out
+    assert "Traceback" not in out
