@@ -50,6 +50,7 @@ class _ReadOnly:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_BROKEN_PIPE
 
+
 _OUT = {"name": "output", "short": "o", "long": "output", "type": str, "default": "",
         "help": "where to write the picture, without extension (default: "
                 "<state>/graph/<exercise or 'all'>)"}
