@@ -14,7 +14,7 @@ from typing import Any, ClassVar, ContextManager
 
 from ..engine import services
 from ..errors import ClusterError
-from ..dsl.fields import Fields
+from ..dsl.fields import Fields, local_name
 from ..dsl.model import Role, Step
 from .actions import action
 from ..progress import progress
@@ -47,13 +47,14 @@ def remove(rt: Runtime, step: VolumeStep) -> None:
 class Volume(Kind[VolumeStep]):
     name = "volume"
     shape = "cylinder"
-    keyword = Key("volume", "string", "the volume's name in the engine", required=True)
+    keyword = Key("volume", "string", "the volume's name in the engine (local_prefix is put "
+                  "first)", required=True)
     provides: ClassVar[frozenset[Role]] = frozenset({"volume"})
     role_words = {"volume": "named volume"}
     summary = "a named volume for this run's containers (docker volume create)"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> VolumeStep:
-        return VolumeStep(**common, volume=f.required("volume"))
+        return VolumeStep(**common, volume=local_name(f.required("volume"), f.variables))
 
     def ephemeral(self, step: VolumeStep) -> str:
         return "a volume lives only as long as the run that uses it"

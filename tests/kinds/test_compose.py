@@ -414,7 +414,7 @@ def test_an_error_found_across_exercises_sets_the_right_one_aside(tmp_path):
     good, broken, _ = project.load_isolated(load_config(root))
     assert "cycle" in str(broken["a"])
     assert str(broken["a"]).startswith(f"{root.resolve()}/exercises/a/stack/compose.yml:")
-    assert "names 'a:app.web', which is no step" in str(broken["b"])  # a was set aside
+    assert "names 'a:app.web', but the exercise a is broken itself" in str(broken["b"])
     assert [e.name for e in good] == ["c"]
 
 

@@ -130,6 +130,7 @@ steps:
   web: {run: img, detach: true, name: web, network: net, aliases: [www]}
   db: {run: img, detach: true, name: "{local_prefix}db", network: net, aliases: [db]}
   alone: {run: img, detach: true}
+  data: {volume: shopData}
 """
 
 
@@ -142,6 +143,7 @@ def test_containers_and_networks_carry_the_local_prefix(tmp_path, prefix):
     steps = load(root, {"AC295_LOCAL_PREFIX": prefix})["shop"].steps
     assert steps["net"].network == f"{prefix}shopNet"
     assert steps["net2"].network == f"{prefix}otherNet"  # written with it: not twice
+    assert steps["data"].volume == f"{prefix}shopData"
     assert steps["svc"].container_name == f"{prefix}shop-svc"
     assert steps["web"].container_name == f"{prefix}web"
     assert steps["db"].container_name == f"{prefix}db"
