@@ -23,12 +23,14 @@ from typing import Any
 
 from doit.cmd_base import DoitCmdBase
 from doit.cmd_list import List as DoitList
+from doit.cmd_run import Run as DoitRun
 from doit.exceptions import InvalidCommand
 
 from . import process, terminal
 from .errors import Ac295Error
 from .graph import explain, picture
 from .kinds.base import ShellHook, ShellRequest
+from .reporter import Reporter
 
 #: The exit code of a process ended by SIGPIPE (128 + 13), as the shell reports it.
 EXIT_BROKEN_PIPE = 141
@@ -249,3 +251,26 @@ class List(_ReadOnly, DoitList):
             if any(s.state == state for s in members):
                 return explain.MARK[state]
         return explain.MARK["fresh"]
+
+
+class Run(DoitRun):
+    """doit's ``run``, which this project runs with ``continue`` on (``DOIT_CONFIG``): one
+    exercise that fails never stops the others, and each failure is reported.
+
+    doit then exits 2 ("error") as soon as a task could not run because one it needs failed,
+    which would hide a plain failure (exit 1) behind the code ``verify`` keeps for "only
+    Debian's archive moved". So a run whose only errors are such blocked tasks exits 1.
+    """
+
+    def _execute(self, outfile: Any, verbosity: Any = None, always: bool = False,
+                 continue_: bool = False, reporter: Any = "console", num_process: int = 0,
+                 par_type: str = "process", single: bool = False,
+                 auto_delayed_regex: bool = False, force_verbosity: bool = False,
+                 failure_verbosity: int = 0, pdb: bool = False) -> int:
+        # doit passes the options by the names of these parameters: keep doit's signature
+        code = int(super()._execute(outfile, verbosity, always, continue_, reporter,
+                                    num_process, par_type, single, auto_delayed_regex,
+                                    force_verbosity, failure_verbosity, pdb))
+        if code == 2 and isinstance(reporter, Reporter) and not reporter.errors:
+            return 1  # every error was "a task it needs failed": the failure's own code
+        return code

@@ -159,6 +159,9 @@ def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
         "default_tasks": sorted([e.name for e in exercises]
                                 + [t["basename"] for t in broken_list]),
         "verbosity": 2,
+        # one exercise that fails never stops the others (doit stops at the first failure
+        # by default); tasks.commands.Run keeps the exit code of a plain failure at 1
+        "continue": True,
         # stat (ctime included) then md5: an equal-mtime content swap is seen, a touch that
         # keeps the content reruns nothing (see tasks/graph/checker.py)
         "check_file_uptodate": StatThenHash,

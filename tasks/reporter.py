@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from doit.exceptions import UnmetDependency
+from doit.exceptions import TaskError, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from . import process
@@ -46,6 +46,8 @@ class Reporter(ConsoleReporter):
         self.ran = self.fresh = self.failed = self.blocked = self.ignored = 0
         self.failures_file = failures
         self.outcomes: dict[str, str | None] = {}  # task -> failure, None: nothing to note
+        #: errors other than "a task it needs failed" (doit's exit 2 means one of these)
+        self.errors = 0
 
     def execute_task(self, task: Any) -> None:
         super().execute_task(task)
@@ -61,6 +63,8 @@ class Reporter(ConsoleReporter):
             self.outcomes[task.name] = None
 
     def add_failure(self, task: Any, fail: Any) -> None:
+        if isinstance(fail, TaskError) and not isinstance(fail, UnmetDependency):
+            self.errors += 1
         started = self.running.pop(task.name, None) is not None
         if not task.actions:
             return  # an exercise whose steps failed: they said so, each on its line
