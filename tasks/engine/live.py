@@ -1,0 +1,24 @@
+"""Whether what a task started is still there: a live service container, or its network.
+
+A resident process (``doit watch``) keeps services and networks up across cycles; before it
+counts one as still up, it asks the engine, since a container may have exited or been
+removed (``docker rm -f``) since. Things are found by the labels this project puts on them
+(the task and the project copy), never by name alone.
+"""
+from __future__ import annotations
+
+from ..errors import translated
+from .client import LABEL_PROJECT, LABEL_TASK, Engine
+from .services import LABEL_EPHEMERAL
+
+
+@translated
+def running(engine: Engine, task: str) -> bool:
+    """True if a running container, or a network, that this project copy made for ``task``
+    exists in the engine."""
+    wanted = [f"{LABEL_TASK}={task}", f"{LABEL_PROJECT}={engine.project}",
+              f"{LABEL_EPHEMERAL}=1"]
+    api = engine.client.api
+    if api.containers(filters={"label": wanted, "status": "running"}, quiet=True):
+        return True
+    return bool(api.networks(filters={"label": wanted}))
