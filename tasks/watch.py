@@ -289,7 +289,7 @@ class Session:
     def cycle(self, selection: list[str]) -> None:
         """Run ``selection`` through doit as a run does: checks, output, the summary line."""
         assert self.graph is not None
-        self.engine.forget_images()  # the engine may have changed between cycles
+        self.engine.forget_lookups()  # names may point elsewhere now (docker rmi, tag)
         control = TaskControl(self.doit_tasks())
         control.process(selection)
         dep_manager = self.db.open()

@@ -192,6 +192,13 @@ class Engine:
         self._images = None
         self._known = {}
 
+    def forget_lookups(self) -> None:
+        """Forget the answers about single references, keep the listing of made images: a
+        resident process (``doit watch``) asks again each round what names point where,
+        while an image it finds in the older listing is confirmed before use
+        (``find_made``), and images it makes are added as it makes them."""
+        self._known = {}
+
     @translated
     def refresh(self, ref: str) -> ImageInfo | None:
         """Re-read one image after we changed it (build, tag, push); None if it is gone."""
@@ -222,7 +229,12 @@ class Engine:
         return None
 
     def _made_here(self, image_id: str, task: str) -> bool:
-        history = self.client.api.history(image_id)
+        import docker.errors
+
+        try:
+            history = self.client.api.history(image_id)
+        except docker.errors.NotFound:
+            return False  # removed since it was listed
         if not history:
             return False
         top = history[0]

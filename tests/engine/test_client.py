@@ -177,6 +177,25 @@ def test_find_made_needs_both_labels(digest, task):
     client.api.history.assert_not_called()
 
 
+def test_a_listed_image_removed_since_is_not_found_made():
+    """A resident process keeps the listing across rounds (``forget_lookups``): an image
+    removed since is confirmed gone by its history, not taken."""
+    engine, client = fake_engine([image("sha256:ours", ["me/app:1"], labels=OURS)])
+    client.api.history.side_effect = docker.errors.ImageNotFound("gone")
+    assert engine.find_made("sha256:in", "ex:image") is None
+
+
+def test_forget_lookups_keeps_the_listing_and_forgets_names():
+    engine, client = fake_engine([image("sha256:ours", ["me/app:1"], labels=OURS)])
+    engine.images()
+    engine.image_id("me/app:1")
+    engine.forget_lookups()
+    engine.images()
+    engine.image_id("me/app:1")
+    assert client.api.images.call_count == 1
+    assert client.api.inspect_image.call_count == 2
+
+
 # --- the client: made and pinged once; a missing engine is an EngineError ------------------
 
 def test_client_is_made_and_pinged_once():
