@@ -259,3 +259,45 @@ def test_server_is_what_the_engine_says_of_itself():
     client.info.side_effect = docker.errors.APIError("500 Server Error")
     with pytest.raises(EngineError, match="500 Server Error"):
         Engine(factory=lambda: client).server()
+
+
+# --- lookups on the engine's socket: HTTP/1.0, without http.client -------------------------
+
+def _serve_once(tmp_path, answer: bytes) -> tuple[str, list[bytes]]:
+    """A unix socket that answers one request with ``answer``; the requests it read."""
+    import socket
+    import threading
+
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        seen.append(conn.recv(4096))
+        conn.sendall(answer)
+        conn.close()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return path, seen
+
+
+def test_unix_get_reads_status_and_body(tmp_path):
+    from tasks.engine.client import unix_get
+
+    body = b'{"Id": "sha256:x"}' * 5000  # more than one read
+    path, seen = _serve_once(tmp_path, b"HTTP/1.0 200 OK\r\nContent-Type: application/json"
+                             b"\r\n\r\n" + body)
+    assert unix_get(path, "/v1.41/images/a:b/json") == (200, body)
+    assert seen[0].startswith(b"GET /v1.41/images/a:b/json HTTP/1.0\r\n")
+
+
+def test_unix_get_refuses_what_is_not_http(tmp_path):
+    from tasks.engine.client import unix_get
+
+    path, _ = _serve_once(tmp_path, b"SSH-2.0-OpenSSH\r\n")
+    with pytest.raises(OSError, match="not an HTTP answer"):
+        unix_get(path, "/x")
