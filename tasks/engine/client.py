@@ -134,7 +134,9 @@ class Engine:
         """
         if ref not in self._known:
             attrs = self._inspect(ref)
-            self._known[ref] = None if attrs is None else _info(attrs)
+            found = self._known[ref] = None if attrs is None else _info(attrs)
+            if found is not None:
+                self._known.setdefault(found.id, found)  # asked next by its id, often
         return self._known[ref]
 
     @property
