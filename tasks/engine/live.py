@@ -7,7 +7,7 @@ removed (``docker rm -f``) since. Things are found by the labels this project pu
 """
 from __future__ import annotations
 
-from ..errors import translated
+from .boundary import translated
 from .client import LABEL_PROJECT, LABEL_TASK, Engine
 from .services import LABEL_EPHEMERAL
 
