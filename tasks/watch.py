@@ -51,7 +51,7 @@ from .kinds import KINDS
 from .reporter import Reporter
 
 #: After the first event, more events are gathered until none came for this long (ms).
-QUIET_MS = 30
+QUIET_MS = 50
 #: How often the wait wakes up to look at ac295.yml, which lives outside exercises/ (ms).
 WAKE_MS = 400
 
