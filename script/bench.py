@@ -378,7 +378,7 @@ def main() -> None:
     finally:
         bench.clean()
         shutil.rmtree(work, ignore_errors=True)
-    print(bench.table())
+        print(bench.table())  # what was measured, also when a figure could not be
 
 
 if __name__ == "__main__":

@@ -190,13 +190,15 @@ class Session:
                                      "lists them.")
             local = self.graph.runtime.local_registry
             self.registry_was_up = local is None or local.running()
+            events = self.events(self)
+            next(events)  # watching from now on: a save during the first run is not lost
             first = [n for n in self.selection() if n in self.dicts]
             if first:
                 self.cycle(first)
             self.say(f"watching {len(self.watched)} task(s) and the files they read under "
                      "exercises/ (and ac295.yml); save a file to run what reads it, Ctrl-C "
                      "to stop")
-            for batch in self.events(self):
+            for batch in events:
                 self.on_change(batch)
         except KeyboardInterrupt:
             return self.stop()
@@ -205,7 +207,7 @@ class Session:
     def on_change(self, batch: dict[Path, int]) -> None:
         """One batch of events: reload if a spec changed, then run what the files touch."""
         assert self.index is not None
-        relevant = {p: c for p, c in batch.items() if self.index.relevant(p)}
+        relevant = {p: c for p, c in batch.items() if self.index.relevant(p)}  # {}: a wake
         if not relevant:
             return
         touched: set[str] = set()
@@ -380,7 +382,9 @@ ADDED, MODIFIED, DELETED = 1, 2, 3
 
 
 def watch_events(session: Session) -> Iterator[dict[Path, int]]:
-    """Batches of changed paths (path -> ADDED, MODIFIED or DELETED), one per burst of saves.
+    """Batches of changed paths (path -> ADDED, MODIFIED or DELETED), one per burst of saves,
+    and an empty one first, once the watching has started (and whenever ``WAKE_MS`` passed
+    without a change).
 
     ``exercises/`` is watched through inotify (watchfiles); ``ac295.yml``, beside it at the
     top of the project, is looked at every ``WAKE_MS`` (a stat), so that the project's
@@ -399,8 +403,7 @@ def watch_events(session: Session) -> Iterator[dict[Path, int]]:
         if now != seen:
             batch[config] = MODIFIED
             seen = now
-        if batch:
-            yield batch
+        yield batch
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:

@@ -178,3 +178,22 @@ def test_a_file_written_just_now_is_not_kept(tmp_path) -> None:
     path.write_text("one")
     digests.file_sha256(path)
     assert str(path) not in digests._known  # its times are within the racy window
+
+
+def test_watching_starts_before_the_first_run(session, monkeypatch) -> None:
+    """A save during the first run, or right after it, is seen: the events are being
+    gathered before the first round starts."""
+    monkeypatch.setattr(process, "_signals", [])
+    monkeypatch.setattr(process, "_said", [])
+    order: list[str] = []
+    monkeypatch.setattr(session, "cycle", lambda selection: order.append("run"))
+
+    def events(_session):
+        order.append("watching")
+        yield {}
+        order.append("waiting")
+        raise KeyboardInterrupt
+
+    session.events = events
+    assert session.run() == 130
+    assert order == ["watching", "run", "waiting"]
