@@ -338,13 +338,16 @@ class Bench:
                 if n.startswith((self.registry + "/", self.tag + "-", self.tag + "chain-"))]
         if ours:
             subprocess.run(["docker", "rmi", "-f", *ours], capture_output=True)
-        made = subprocess.run(["docker", "images", "-a", "--filter", "label=org.ac295.made",
-                               "--format", '{{.ID}} {{.Label "org.ac295.made"}}'],
-                              capture_output=True, text=True)
-        mine = [line.split()[0] for line in made.stdout.splitlines()
+        made = subprocess.run(["docker", "images", "-a", "-q", "--no-trunc", "--filter",
+                               "label=org.ac295.made"], capture_output=True, text=True)
+        ids = sorted(set(made.stdout.split()))
+        labels = subprocess.run(["docker", "image", "inspect", "--format",
+                                 '{{.Id}} {{index .Config.Labels "org.ac295.made"}}', *ids],
+                                capture_output=True, text=True) if ids else None
+        mine = [line.split()[0] for line in (labels.stdout if labels else "").splitlines()
                 if line.split()[-1].startswith(str(self.work))]  # made by this bench's copies
-        if mine:
-            subprocess.run(["docker", "rmi", "-f", *mine], capture_output=True)
+        if mine:  # newest first: children before their parents
+            subprocess.run(["docker", "rmi", "-f", *reversed(mine)], capture_output=True)
 
 
 def main() -> None:
