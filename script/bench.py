@@ -341,13 +341,13 @@ class Bench:
         made = subprocess.run(["docker", "images", "-a", "-q", "--no-trunc", "--filter",
                                "label=org.ac295.made"], capture_output=True, text=True)
         ids = sorted(set(made.stdout.split()))
-        labels = subprocess.run(["docker", "image", "inspect", "--format",
+        labels = subprocess.run(["docker", "image", "inspect", "--format", '{{.Created}} '
                                  '{{.Id}} {{index .Config.Labels "org.ac295.made"}}', *ids],
                                 capture_output=True, text=True) if ids else None
-        mine = [line.split()[0] for line in (labels.stdout if labels else "").splitlines()
-                if line.split()[-1].startswith(str(self.work))]  # made by this bench's copies
-        if mine:  # newest first: children before their parents
-            subprocess.run(["docker", "rmi", "-f", *reversed(mine)], capture_output=True)
+        mine = sorted((line.split() for line in (labels.stdout if labels else "").splitlines()
+                       if line.split()[-1].startswith(str(self.work))), reverse=True)
+        if mine:  # made by this bench's copies; newest first: children before their parents
+            subprocess.run(["docker", "rmi", "-f", *[m[1] for m in mine]], capture_output=True)
 
 
 def main() -> None:
