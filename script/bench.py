@@ -250,7 +250,7 @@ class Bench:
             (plain / "Question.py").write_text(original + f"\n# plain {time.time()}\n")
             tag = f"{self.registry}/{self.tag}/ac295_playground:plain"
             script = (f"DOCKER_BUILDKIT=0 docker build -q -t {tag} --build-arg BASE_IMAGE={base}"
-                      f" . >/dev/null && docker run --rm {tag} python3 /app/Question.py "
+                      f" . >>{self.work}/plain-ids && docker run --rm {tag} python3 /app/Question.py "
                       f">/dev/null && docker push -q {tag} >/dev/null")
             return run(["bash", "-c", script], plain, self.env)
 
@@ -283,7 +283,7 @@ class Bench:
                 (plain / "Question.py").write_text(original + f"\n# plain {time.time()}\n")
                 tag = f"{self.tag}-plain-watch:latest"
                 script = (f"DOCKER_BUILDKIT=0 docker build -q -t {tag} --build-arg "
-                          f"BASE_IMAGE={base} . >/dev/null && docker run --rm {tag} "
+                          f"BASE_IMAGE={base} . >>{self.work}/plain-ids && docker run --rm {tag} "
                           "python3 /app/Question.py >/dev/null")
                 return run(["bash", "-c", script], plain, self.env)
 
@@ -338,6 +338,10 @@ class Bench:
                 if n.startswith((self.registry + "/", self.tag + "-", self.tag + "chain-"))]
         if ours:
             subprocess.run(["docker", "rmi", "-f", *ours], capture_output=True)
+        plain = self.work / "plain-ids"  # the baselines' builds, superseded ones included
+        if plain.exists() and plain.read_text().split():
+            subprocess.run(["docker", "rmi", "-f", *reversed(plain.read_text().split())],
+                           capture_output=True)
         made = subprocess.run(["docker", "images", "-a", "-q", "--no-trunc", "--filter",
                                "label=org.ac295.made"], capture_output=True, text=True)
         ids = sorted(set(made.stdout.split()))
