@@ -215,8 +215,8 @@ class Session:
         if reloads:
             before = self.configs
             self.load()
-            if self.graph is None or self.index is None:
-                return
+            if self.project_error or self.graph is None or self.index is None:
+                return  # said once; nothing runs until the project loads again
             touched |= warm.changed_steps(before, self.configs)
             if self.root / "ac295.yml" in reloads:
                 touched |= self.watched

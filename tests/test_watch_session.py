@@ -197,3 +197,20 @@ def test_watching_starts_before_the_first_run(session, monkeypatch) -> None:
     session.events = events
     assert session.run() == 130
     assert order == ["watching", "run", "waiting"]
+
+
+def test_a_broken_ac295_yml_runs_nothing_until_fixed(session, monkeypatch) -> None:
+    rounds: list[list[str]] = []
+    monkeypatch.setattr(session, "cycle", rounds.append)
+    config = session.root / "ac295.yml"
+    good = config.read_text()
+    config.write_text("variables:\n  registry: [oops\n")
+    session.on_change({config: watch.MODIFIED})
+    session.on_change({session.root / "exercises/ex/Dockerfile": watch.MODIFIED})
+    assert rounds == []
+    said = [line for line in session.out.getvalue().splitlines() if "watching goes on" in line]
+    assert len(said) == 1 and "ac295.yml" in said[0], said
+    config.write_text(good)
+    session.on_change({config: watch.MODIFIED})
+    assert "ac295: the project loads again" in session.out.getvalue()
+    assert rounds and "ex:image" in rounds[0]
