@@ -1,4 +1,5 @@
-"""Whether what a task started is still there: a live service container, or its network.
+"""Whether what a task started is still there: a live service container, its network, its
+volume.
 
 A resident process (``doit watch``) keeps services and networks up across cycles; before it
 counts one as still up, it asks the engine, since a container may have exited or been
@@ -14,11 +15,13 @@ from .services import LABEL_EPHEMERAL
 
 @translated
 def running(engine: Engine, task: str) -> bool:
-    """True if a running container, or a network, that this project copy made for ``task``
-    exists in the engine."""
+    """True if a running container, a network or a volume that this project copy made for
+    ``task`` exists in the engine."""
     wanted = [f"{LABEL_TASK}={task}", f"{LABEL_PROJECT}={engine.project}",
               f"{LABEL_EPHEMERAL}=1"]
     api = engine.client.api
     if api.containers(filters={"label": wanted, "status": "running"}, quiet=True):
         return True
-    return bool(api.networks(filters={"label": wanted}))
+    if api.networks(filters={"label": wanted}):
+        return True
+    return bool((api.volumes(filters={"label": wanted}) or {}).get("Volumes"))
