@@ -12,7 +12,6 @@ that says what went wrong and what to do next. Three places turn them into what 
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -48,6 +47,8 @@ class SpecError(Ac295Error):
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return a ' Did you mean 'x'?' suffix, or a list of the allowed words if none is close."""
     choices = sorted(choices)
+    import difflib  # only a mistake needs it
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if close:
         return f"Did you mean '{close[0]}'?"

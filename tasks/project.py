@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -25,9 +26,10 @@ from .dsl import config as config_mod
 from .dsl.exercises import exercise_files, load_exercise, load_project, name_problem
 from .dsl.cache import SpecCache, parser_version
 from .dsl.model import Exercise
+from .engine.client import Engine
 from .toplevel import project_tasks
 
-__all__ = ["Ac295Error", "load", "load_exercises"]
+__all__ = ["Ac295Error", "Graph", "load", "load_exercises", "load_graph"]
 
 
 def _check_engine_reaches_registry(cfg: config_mod.Config, environ: Mapping[str, str]) -> None:
@@ -127,6 +129,23 @@ def _fail(message: str) -> None:
     raise Ac295Error(message)
 
 
+@dataclass
+class Graph:
+    """A loaded project: what ``load`` gives doit, and what it was made from.
+
+    A resident process (``doit watch``) keeps it between cycles, and needs the exercises to
+    see which files each step reads.
+    """
+
+    config: config_mod.Config
+    runtime: Runtime
+    exercises: list[Exercise]
+    broken: dict[str, SpecError]
+    producers: edges.Producers
+    tasks: list[dict[str, Any]]
+    doit_config: dict[str, Any]
+
+
 def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
          environ: Mapping[str, str] | None = None, kinds: KindTable = KINDS,
          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -142,11 +161,20 @@ def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
         Ac295Error: a problem of the whole project (ac295.yml, the engine), before any task
             exists. A broken exercise does not raise: its task fails (``load_isolated``).
     """
+    graph = load_graph(root, cmdline_vars, environ, kinds)
+    return graph.doit_config, graph.tasks
+
+
+def load_graph(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
+               environ: Mapping[str, str] | None = None, kinds: KindTable = KINDS,
+               engine: Engine | None = None) -> Graph:
+    """``load``, with what it was made from; ``engine``: an engine view to keep (its client
+    and connection), as a resident process does across loads."""
     environ = os.environ if environ is None else environ
     cfg = config_mod.load(root, environ=environ, cmdline=cmdline_vars)
     _check_engine_reaches_registry(cfg, environ)
     exercises, broken, producers = load_isolated(cfg, kinds)
-    runtime = Runtime(cfg)
+    runtime = Runtime(cfg) if engine is None else Runtime(cfg, engine=engine)
     tasks = list(exercise_tasks(runtime, kinds, exercises, producers))
     broken_list = broken_tasks(broken)
     tasks += broken_list
@@ -168,5 +196,5 @@ def load(root: Path, cmdline_vars: Callable[[str], str | None] | None = None,
         # the end of every run, in doit's main process: clean-up, interrupts, a summary
         "reporter": Reporter(sys.stdout, {}, failed_path(cfg.state / "doit.sqlite")),
     }
-    return doit_config, tasks
+    return Graph(cfg, runtime, exercises, broken, producers, tasks, doit_config)
 

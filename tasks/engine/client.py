@@ -11,7 +11,6 @@ its exceptions leave this package as the project's errors.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -115,19 +114,15 @@ class Engine:
                 return None
             except docker.errors.DockerException as err:
                 raise EngineError(f"the Docker Engine refused: {err}") from None
-        connection = _UnixHTTP(path)
         try:
-            connection.request("GET", f"{API}/images/{urllib.parse.quote(ref, safe=':@/')}/json")
-            response = connection.getresponse()
-            body = response.read()
+            status, body = unix_get(path, f"{API}/images/"
+                                          f"{urllib.parse.quote(ref, safe=':@/')}/json")
         except OSError as err:
             raise EngineError(f"{_no_engine()} ({err.strerror or err})") from None
-        finally:
-            connection.close()
-        if response.status == 404:
+        if status == 404:
             return None
-        if response.status != 200:
-            raise EngineError(f"the Docker Engine answered {response.status} for {ref}: "
+        if status != 200:
+            raise EngineError(f"the Docker Engine answered {status} for {ref}: "
                               f"{body[:200].decode('utf-8', 'replace')}")
         return dict(json.loads(body))
 
@@ -139,7 +134,9 @@ class Engine:
         """
         if ref not in self._known:
             attrs = self._inspect(ref)
-            self._known[ref] = None if attrs is None else _info(attrs)
+            found = self._known[ref] = None if attrs is None else _info(attrs)
+            if found is not None:
+                self._known.setdefault(found.id, found)  # asked next by its id, often
         return self._known[ref]
 
     @property
@@ -192,6 +189,13 @@ class Engine:
         self._images = None
         self._known = {}
 
+    def forget_lookups(self) -> None:
+        """Forget the answers about single references, keep the listing of made images: a
+        resident process (``doit watch``) asks again each round what names point where,
+        while an image it finds in the older listing is confirmed before use
+        (``find_made``), and images it makes are added as it makes them."""
+        self._known = {}
+
     @translated
     def refresh(self, ref: str) -> ImageInfo | None:
         """Re-read one image after we changed it (build, tag, push); None if it is gone."""
@@ -222,7 +226,12 @@ class Engine:
         return None
 
     def _made_here(self, image_id: str, task: str) -> bool:
-        history = self.client.api.history(image_id)
+        import docker.errors
+
+        try:
+            history = self.client.api.history(image_id)
+        except docker.errors.NotFound:
+            return False  # removed since it was listed
         if not history:
             return False
         top = history[0]
@@ -235,18 +244,31 @@ class Engine:
         return f"LABEL {LABEL_MADE}=" in created and f" {task} " in created
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    """An HTTP connection to a unix socket (the engine's), from the standard library."""
+def unix_get(path: str, url: str, timeout: float = 60) -> tuple[int, bytes]:
+    """``GET url`` on the engine's unix socket: (status, body).
 
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.path = path
+    HTTP/1.0, so that the engine answers with a plain body and closes the connection: no
+    chunks, no keep-alive, and no need for ``http.client`` (which loads ``ssl`` and the
+    email parser: more than all of a null build's lookups cost).
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.path)
-        self.sock = sock
+    Raises:
+        OSError: the socket cannot be reached, or the answer is not HTTP.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        sock.sendall(f"GET {url} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        chunks = []
+        while data := sock.recv(1 << 16):
+            chunks.append(data)
+    finally:
+        sock.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    words = head.split(b" ", 2)
+    if len(words) < 2 or not words[0].startswith(b"HTTP/") or not words[1].isdigit():
+        raise OSError(f"not an HTTP answer: {head[:60]!r}")
+    return int(words[1]), body
 
 
 def _no_engine() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
@@ -106,7 +107,9 @@ def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
     except docker.errors.ImageNotFound:
         raise EngineError(f"{task}: the image {image_id[:19]} is gone from the engine; "
                           "rerun so that its build step makes it again.") from None
+    shown = _Shown(progress)
     try:
+        shown.follow(container)
         container.start()
         with _kept_on_timeout(engine, container, keep, progress):
             status = _wait(container, task, timeout, "the container did not finish",
@@ -118,7 +121,8 @@ def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
             keep.outcome(engine, container.id, outcome, progress)
     finally:
         container.remove(force=True)
-    for line in stdout.splitlines():
+        shown.stop()
+    for line in stdout.splitlines()[shown.count:]:  # what the stream did not show
         progress(line)
     return outcome
 
@@ -149,6 +153,49 @@ def docker_run(image: str, command: Sequence[str], network: str = "none",
         raise
     return Outcome(found.returncode, found.stdout.decode(errors="replace"),
                    found.stderr.decode(errors="replace"))
+
+
+class _Shown:
+    """A container's output lines shown as they come (attached before it starts), so that a
+    check's answer is on the screen while the container still exits; the logs read after it
+    ended stay what is checked and recorded, and what the stream missed is shown from them."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.count = 0
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+
+    def follow(self, container: Any) -> None:
+        try:
+            stream = container.attach(stdout=True, stderr=False, stream=True, logs=True)
+            iter(stream)
+        except Exception:  # noqa: BLE001 - showing early is a courtesy; the logs follow
+            return
+        self.thread = threading.Thread(target=self._show, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _show(self, stream: Any) -> None:
+        pending = b""
+        try:
+            for chunk in stream:
+                if self.stopping:
+                    return
+                pending += chunk if isinstance(chunk, bytes) else b""
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if self.stopping:
+                        return
+                    self.progress(line.decode("utf-8", "replace"))
+                    self.count += 1
+        except Exception:  # noqa: BLE001 - the stream broke: the logs show the rest
+            return
+
+    def stop(self) -> None:
+        """Wait briefly for the stream's end (the container is gone), then stop showing."""
+        if self.thread is not None:
+            self.thread.join(timeout=2)
+        self.stopping = True
 
 
 @translated

@@ -24,15 +24,17 @@ import io
 import json
 import os
 import stat
-import tarfile
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..atomic import write_text
 from ..digests import json_digest
 from ..errors import EngineError
 from .boundary import translated
 from .client import Engine
+
+if TYPE_CHECKING:
+    import tarfile
 
 #: The identity of an image's bottom layer when a recipe made it (recipe + packages).
 LABEL_ROOTFS = "org.ac295.rootfs"
@@ -187,6 +189,8 @@ def _overlay_dirs(attrs: dict[str, Any]) -> list[Path] | None:
 @translated
 def _saved_trees(engine: Engine, image_id: str) -> dict[str, str]:
     """Tree digests of every layer of an image, by diff id, from ``docker save``."""
+    import tarfile  # only when layers are read from `docker save`
+
     trees: dict[str, str] = {}
     stream = io.BufferedReader(_Chunks(engine.client.api.get_image(image_id)), _CHUNK)
     with tarfile.open(fileobj=stream, mode="r|") as outer:
@@ -290,6 +294,8 @@ class _HashingReader(io.RawIOBase):
 
 def manifest_of(tarball: Path) -> list[str]:
     """``name=version`` of every installed Debian package in a root file system tarball."""
+    import tarfile
+
     with tarfile.open(tarball, mode="r|") as tar:
         for member in tar:
             if _normal(member.name) == "var/lib/dpkg/status" and member.isfile():

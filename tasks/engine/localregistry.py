@@ -7,7 +7,6 @@ receive our pushes.
 """
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import signal
@@ -70,6 +69,8 @@ class LocalRegistry:
 
         A plain connection first (a millisecond when nothing listens), then one GET.
         """
+        import http.client  # only when the registry must be asked, not read from disk
+
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
             connection.request("GET", "/v2/")

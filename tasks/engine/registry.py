@@ -140,6 +140,34 @@ def manifest_digest(ref: Reference, timeout: float = 10) -> str | None:
     return response.headers.get("Docker-Content-Digest")
 
 
+def copy_tag(ref: Reference, tag: str, digest: str, timeout: float = 10) -> bool:
+    """Put ``tag`` on the manifest ``ref`` names, in the same repository, by copying it: one
+    GET and one PUT of the manifest's own bytes, so its digest cannot change and no blob
+    moves (what a ``docker push`` of a second tag of the same image ends with, without the
+    engine checking every layer again).
+
+    Returns:
+        True if the registry now serves ``digest`` under ``tag``; False if it could not be
+        done this way (it wants credentials, or answered otherwise): push through the
+        engine then. Never raises for the registry's answers.
+    """
+    import requests
+
+    base = f"{ref.base_url}/v2/{ref.repository}/manifests"
+    try:
+        got = requests.get(f"{base}/{ref.tag}", headers={"Accept": MANIFEST_TYPES},
+                           timeout=timeout)
+        if got.status_code != 200 or got.headers.get("Docker-Content-Digest") != digest:
+            return False
+        kind = got.headers.get("Content-Type", "")
+        put = requests.put(f"{base}/{tag}", data=got.content,
+                           headers={"Content-Type": kind}, timeout=timeout)
+    except requests.RequestException:
+        return False
+    return put.status_code in (200, 201) and \
+        put.headers.get("Docker-Content-Digest") == digest
+
+
 def _meter(chunk: dict, progress: Progress) -> None:
     """A layer's bytes so far, as a meter line (shown in place on a terminal, else dropped)."""
     detail = chunk.get("progressDetail") or {}

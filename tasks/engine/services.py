@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -322,6 +320,9 @@ def answers(url: str) -> bool:
 def ask(url: str, timeout: float = 2) -> tuple[bool, str]:
     """Whether the URL answers with a status below 500, and what it got, in words
     ("HTTP 503 Service Unavailable", "no answer (connection refused)")."""
+    import urllib.error
+    import urllib.request  # only a readiness probe needs it
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status) < 500, f"HTTP {response.status}"

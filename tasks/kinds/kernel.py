@@ -16,7 +16,6 @@ from typing import Any, ClassVar, ContextManager
 from ..digests import file_sha256
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step
-from ..vm import kernel as kernels
 from . import records
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
@@ -60,6 +59,8 @@ def uptodate(rt: Runtime, step: KernelStep) -> Verdict:
 
 def run(rt: Runtime, step: KernelStep) -> None:
     """Download the kernel package the metapackage names, take its vmlinuz, record it."""
+    from ..vm import kernel as kernels  # only a run needs it (checks do not)
+
     with recorded(rt.record_path(step.task), step.task) as recording:
         progress(f"apt-get download {step.package}")
         found = kernels.fetch(step.folder, step.package)

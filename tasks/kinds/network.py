@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, ContextManager
 
-from ..cluster import services as cluster_services
 from ..engine import services
 from ..dsl.fields import Fields, local_name
 from ..errors import SpecError
@@ -29,6 +28,8 @@ def create(rt: Runtime, step: NetworkStep) -> None:
     """Create the network fresh (an overlay network on the Swarm in cluster mode)."""
     swarm = rt.swarm
     if swarm is not None:
+        from ..cluster import services as cluster_services
+
         cluster_services.create_network(swarm, step.network, rt.engine.labels(step.task),
                                         progress)
     else:
@@ -39,6 +40,8 @@ def remove(rt: Runtime, step: NetworkStep) -> None:
     """Remove the network at the end of doit's run, after its services."""
     swarm = rt.swarm
     if swarm is not None:
+        from ..cluster import services as cluster_services
+
         cluster_services.remove_network(swarm, step.network, progress)
     else:
         services.remove_network(rt.engine, step.network, step.task, progress)

@@ -82,15 +82,18 @@ def run(rt: Runtime, step: PushStep, ref: str) -> None:
 
 def _push_content_tag(rt: Runtime, ref: str, image_id: str, digest: str,
                       inputs: str | None) -> None:
-    """Push the image's content tag too (no blob moves: same manifest), for fresh clones."""
+    """Push the image's content tag too (no blob moves: same manifest), for fresh clones:
+    the manifest copied to the tag inside the registry, or else pushed by the engine."""
     if not inputs:
         return  # a pulled image: no inputs of ours
     content = images.content_tag(ref, inputs)
     if rt.served_digest(content) == digest:
         return
-    images.tag(rt.engine, image_id, content)
-    registry.push(rt.engine, content, progress)
-    progress(f"{registry.Reference.parse(content)}: content tag pushed")
+    parsed = registry.Reference.parse(content)
+    if not registry.copy_tag(registry.Reference.parse(ref), parsed.tag, digest):
+        images.tag(rt.engine, image_id, content)
+        registry.push(rt.engine, content, progress)
+    progress(f"{parsed}: content tag pushed")
 
 
 class Push(Kind[PushStep]):

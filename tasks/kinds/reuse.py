@@ -90,9 +90,11 @@ def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None,
                      or f"its inputs changed ({str(local.get('inputs_digest'))[7:19]} -> "
                         f"{digest[7:19]})")
     image_id = local.get("image_id")
+    named = rt.engine.image_id(tag) if image_id else None
+    if named is not None and named == image_id:  # one lookup when all is well
+        return fresh(f"inputs {digest[7:19]} as recorded; {tag} is in the engine")
     if not image_id or rt.engine.image_id(image_id) is None:
         return stale("the engine no longer has its image")
-    named = rt.engine.image_id(tag)
     if named is None:
         images.tag(rt.engine, image_id, tag)
         return fresh(f"inputs {digest[7:19]} as recorded; the tag {tag} was put back")

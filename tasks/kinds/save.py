@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, ClassVar, ContextManager
 
 from ..engine import images
-from ..engine.rootless import archive_image_id
 from ..errors import Ac295Error
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Role, Step
@@ -40,6 +39,7 @@ class SaveStep(Step):
 
 def uptodate(rt: Runtime, step: SaveStep) -> Verdict:
     """Up to date iff the archive holds the image the image step made (its id)."""
+    from ..engine.rootless import archive_image_id  # only this check needs it
     record = records.read(rt.record_path(step.task))
     if record is None:
         return stale("it has no record (never ran, or its last run failed)")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, ContextManager, Iterator, Mapping
 
-from ..cluster import services as cluster_services
 from ..engine import services
 from ..engine import shells as engine_shells
 from ..engine.options import ContainerOptions, Health
@@ -89,6 +88,8 @@ def start(rt: Runtime, step: ServiceStep, network: str | None,
                            "cannot be used on the cluster yet. Run this exercise without "
                            "cluster mode.")
     if swarm is not None:
+        from ..cluster import services as cluster_services
+
         cluster_services.start(rt.engine, swarm, image_id, service, rt.config.state,
                                rt.engine.labels(step.task), progress)
     else:
@@ -127,6 +128,8 @@ def stop(rt: Runtime, step: ServiceStep) -> None:
     """Remove a service container at the end of doit's run (also after failure or Ctrl-C)."""
     swarm = rt.swarm
     if swarm is not None:
+        from ..cluster import services as cluster_services
+
         cluster_services.stop(swarm, step.container_name, rt.config.state, progress)
     else:
         services.stop(rt.engine, step.container_name, step.task, progress)

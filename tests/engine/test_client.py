@@ -77,8 +77,9 @@ def test_each_reference_is_asked_once_per_process():
                                       "sha256:py": inspected("sha256:py", ["python:latest"])})
     for ref in ["python", "sha256:py", "nosuch:1"] * 5:
         engine.image_id(ref)
+    # the id is known from the answer about the name: not asked again
     assert sorted(c.args[0] for c in client.api.inspect_image.call_args_list) == \
-        ["nosuch:1", "python", "sha256:py"]
+        ["nosuch:1", "python"]
 
 
 def test_an_engine_error_while_inspecting_is_an_engine_error():
@@ -177,6 +178,25 @@ def test_find_made_needs_both_labels(digest, task):
     client.api.history.assert_not_called()
 
 
+def test_a_listed_image_removed_since_is_not_found_made():
+    """A resident process keeps the listing across rounds (``forget_lookups``): an image
+    removed since is confirmed gone by its history, not taken."""
+    engine, client = fake_engine([image("sha256:ours", ["me/app:1"], labels=OURS)])
+    client.api.history.side_effect = docker.errors.ImageNotFound("gone")
+    assert engine.find_made("sha256:in", "ex:image") is None
+
+
+def test_forget_lookups_keeps_the_listing_and_forgets_names():
+    engine, client = fake_engine([image("sha256:ours", ["me/app:1"], labels=OURS)])
+    engine.images()
+    engine.image_id("me/app:1")
+    engine.forget_lookups()
+    engine.images()
+    engine.image_id("me/app:1")
+    assert client.api.images.call_count == 1
+    assert client.api.inspect_image.call_count == 2
+
+
 # --- the client: made and pinged once; a missing engine is an EngineError ------------------
 
 def test_client_is_made_and_pinged_once():
@@ -240,3 +260,45 @@ def test_server_is_what_the_engine_says_of_itself():
     client.info.side_effect = docker.errors.APIError("500 Server Error")
     with pytest.raises(EngineError, match="500 Server Error"):
         Engine(factory=lambda: client).server()
+
+
+# --- lookups on the engine's socket: HTTP/1.0, without http.client -------------------------
+
+def _serve_once(tmp_path, answer: bytes) -> tuple[str, list[bytes]]:
+    """A unix socket that answers one request with ``answer``; the requests it read."""
+    import socket
+    import threading
+
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        seen.append(conn.recv(4096))
+        conn.sendall(answer)
+        conn.close()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return path, seen
+
+
+def test_unix_get_reads_status_and_body(tmp_path):
+    from tasks.engine.client import unix_get
+
+    body = b'{"Id": "sha256:x"}' * 5000  # more than one read
+    path, seen = _serve_once(tmp_path, b"HTTP/1.0 200 OK\r\nContent-Type: application/json"
+                             b"\r\n\r\n" + body)
+    assert unix_get(path, "/v1.41/images/a:b/json") == (200, body)
+    assert seen[0].startswith(b"GET /v1.41/images/a:b/json HTTP/1.0\r\n")
+
+
+def test_unix_get_refuses_what_is_not_http(tmp_path):
+    from tasks.engine.client import unix_get
+
+    path, _ = _serve_once(tmp_path, b"SSH-2.0-OpenSSH\r\n")
+    with pytest.raises(OSError, match="not an HTTP answer"):
+        unix_get(path, "/x")

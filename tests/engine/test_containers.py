@@ -116,3 +116,39 @@ def test_a_shell_in_the_same_step_is_not_swept():
     client.containers.list.return_value = [shell]
     run_once(engine)
     shell.remove.assert_not_called()
+
+
+def test_output_is_shown_as_it_comes_and_once():
+    """Attached before the start, the lines show while the container still runs; what the
+    stream missed (a last line without a newline) comes from the logs, nothing twice."""
+    container = fake_container(0, b"Question\nAnswer: 42\ntail", b"")
+    lines: list[str] = []
+    container.attach.return_value = iter([b"Quest", b"ion\nAnswer: 42\n", b"ta"])
+
+    def wait(timeout):
+        deadline = __import__("time").monotonic() + 5
+        while len(lines) < 2 and __import__("time").monotonic() < deadline:
+            __import__("time").sleep(0.01)
+        assert lines == ["Question", "Answer: 42"]  # shown before the container ended
+        return {"StatusCode": 0}
+
+    container.wait.side_effect = wait
+    engine, client = fake_engine(container)
+    outcome = run_once(engine, lines)
+    assert lines == ["Question", "Answer: 42", "tail"]
+    assert outcome.stdout == "Question\nAnswer: 42\ntail"  # the logs are what is checked
+    container.attach.assert_called_once_with(stdout=True, stderr=False, stream=True, logs=True)
+
+
+def test_a_broken_stream_leaves_the_logs_to_show_the_output():
+    container = fake_container(0, b"a\nb\n", b"")
+
+    def broken():
+        yield b"a\n"
+        raise requests.exceptions.ConnectionError("gone")
+
+    container.attach.return_value = broken()
+    engine, _ = fake_engine(container)
+    lines: list[str] = []
+    run_once(engine, lines)
+    assert lines == ["a", "b"]

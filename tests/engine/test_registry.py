@@ -284,3 +284,57 @@ def test_served_digest_reads_storage_running_or_not(tmp_path, monkeypatch, runni
     monkeypatch.setattr(registry, "manifest_digest", no_request)
     stored(tmp_path, "tags/c/current/link", DIGEST)
     assert LocalRegistry(root=tmp_path, port=5000).served_digest(LOCAL) == DIGEST
+
+
+# --- a second tag on a pushed manifest, copied inside the registry --------------------------
+
+MANIFEST = b'{"schemaVersion": 2, "layers": []}'
+KIND = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@pytest.fixture
+def manifests(monkeypatch):
+    """A fake registry for copy_tag: GET answers from ``got``, PUT from ``put``; the calls."""
+    def install(got: Any, put: Any = None) -> list[tuple[str, str, dict]]:
+        calls: list[tuple[str, str, dict]] = []
+
+        def answer(method: str, reply: Any) -> Callable[..., requests.Response]:
+            def call(url: str, **kwargs: Any) -> requests.Response:
+                calls.append((method, url, kwargs))
+                if isinstance(reply, Exception):
+                    raise reply
+                return reply
+            return call
+
+        monkeypatch.setattr(requests, "get", answer("GET", got))
+        monkeypatch.setattr(requests, "put", answer("PUT", put))
+        return calls
+    return install
+
+
+def manifest_response(digest: str = DIGEST) -> requests.Response:
+    answer = response(200, {"Docker-Content-Digest": digest, "Content-Type": KIND})
+    answer._content = MANIFEST
+    return answer
+
+
+def test_copy_tag_puts_the_same_bytes_under_the_new_tag(manifests):
+    calls = manifests(manifest_response(), response(201, {"Docker-Content-Digest": DIGEST}))
+    assert registry.copy_tag(LOCAL, "in-0123", DIGEST) is True
+    [(_, got, get_kwargs), (_, put, put_kwargs)] = calls
+    assert got == "http://127.0.0.1:5000/v2/a/b/manifests/c"
+    assert KIND in get_kwargs["headers"]["Accept"]
+    assert put == "http://127.0.0.1:5000/v2/a/b/manifests/in-0123"
+    assert put_kwargs["data"] == MANIFEST and put_kwargs["headers"] == {"Content-Type": KIND}
+
+
+@pytest.mark.parametrize("got, put", [
+    (manifest_response("sha256:" + "f" * 64), None),  # the tag moved since the push
+    (response(401), None),  # credentials wanted: the engine pushes
+    (manifest_response(), response(401)),
+    (manifest_response(), response(201, {"Docker-Content-Digest": "sha256:" + "e" * 64})),
+    (requests.ConnectionError("down"), None),
+], ids=["moved", "get 401", "put 401", "other digest", "unreachable"])
+def test_copy_tag_says_false_when_the_engine_must_push(manifests, got, put):
+    manifests(got, put)
+    assert registry.copy_tag(LOCAL, "in-0123", DIGEST) is False
