@@ -297,7 +297,8 @@ class Session:
         dep_manager = self.db.open()
         Globals.dep_manager = dep_manager
         reporter = WatchReporter(self.out, failed_path(Path(self.db.path)), self)
-        runner = Runner(dep_manager, reporter, continue_=False, always_execute=False,
+        # as a run: one exercise that fails does not stop the others' steps
+        runner = Runner(dep_manager, reporter, continue_=True, always_execute=False,
                         stream=Stream(2))
         runner.run_all(control.task_dispatcher())
 
