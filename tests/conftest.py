@@ -82,9 +82,15 @@ def sweep_engine(tmp_path_factory: pytest.TempPathFactory):
         return
     from tasks.engine.client import LABEL_MADE, LABEL_PROJECT
 
-    for container in client.containers.list(all=True, filters={"label": LABEL_PROJECT}):
-        if container.labels.get(LABEL_PROJECT, "").startswith(base):
-            container.remove(force=True)
+    base += "/"  # pytest-69/ is not pytest-692/ (other sessions share the parent folder)
+    # the low-level listing: the high-level one inspects each container, and fails on one
+    # that another session removes meanwhile
+    for container in client.api.containers(all=True, filters={"label": LABEL_PROJECT}):
+        if (container.get("Labels") or {}).get(LABEL_PROJECT, "").startswith(base):
+            try:
+                client.api.remove_container(container["Id"], force=True)
+            except docker.errors.NotFound:  # gone meanwhile (its own clean-up)
+                pass
     for network in client.networks.list(filters={"label": LABEL_PROJECT}):
         if (network.attrs.get("Labels") or {}).get(LABEL_PROJECT, "").startswith(base):
             try:

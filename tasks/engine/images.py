@@ -77,13 +77,15 @@ def _listing(context: Path) -> list[str]:
 
 @translated
 def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mapping[str, str],
-          labels: Mapping[str, str], task: str, progress: Progress, nocache: bool = False) -> str:
+          labels: Mapping[str, str], task: str, progress: Progress, nocache: bool = False,
+          shown: Path | None = None) -> str:
     """``docker build`` an image under ``tag`` with ``labels``; return its id.
 
     Intermediate containers are always removed (``forcerm``); nothing is pulled; ``nocache``
     builds every layer anew (a clean build). The output is shown as it comes (``progress``);
     the error names the step that failed rather than repeating it. The layers a failed build
-    made are removed, so that failed builds leave no dangling images.
+    made are removed, so that failed builds leave no dangling images. ``shown``: the
+    Dockerfile messages name (the exercise's, when the context was assembled elsewhere).
 
     Raises:
         BuildError: the build failed, with the step and the Dockerfile (file:line for a parse
@@ -102,7 +104,8 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
             detail = stream_error(chunk)
             if detail is not None:
                 _remove_layers(engine, made)
-                raise BuildError(_failure(tag, task, dockerfile, step, plain(detail.strip())))
+                raise BuildError(_failure(tag, task, shown or dockerfile, step,
+                                          plain(detail.strip())))
             for line in chunk.get("stream", "").splitlines():
                 if not line.strip():
                     continue
@@ -117,7 +120,7 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
                 image_id = chunk["aux"]["ID"]
     except docker.errors.APIError as err:
         detail = plain(str(err.explanation or err))
-        raise BuildError(_failure(tag, task, dockerfile, step, detail)) from None
+        raise BuildError(_failure(tag, task, shown or dockerfile, step, detail)) from None
     info = engine.refresh(tag)
     if info is None or (image_id and info.id != image_id):
         raise BuildError(f"the build of {tag} reported success but the engine has no such "

@@ -127,7 +127,7 @@ def test_step_config_content(app_steps):
         "kind": "build", "context": "exercises/app", "dockerfile": "exercises/app/Dockerfile",
         "tag": "127.0.0.1:5000/maggie/app:v1",
         "args": {"BASE_IMAGE": "127.0.0.1:5000/ac295/base:v1"},
-        "bases": ["127.0.0.1:5000/ac295/base:v1"],
+        "bases": ["127.0.0.1:5000/ac295/base:v1"], "include": {},
     }
     json.dumps(graph.step_config(app_steps["question"], VALID))  # JSON-able
 
