@@ -20,7 +20,6 @@ import requests
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-_IGNORE = shutil.ignore_patterns(".venv", ".ac295", ".git", "__pycache__", ".pytest_cache")
 
 
 @dataclass
@@ -95,9 +94,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def tracked_files() -> list[str]:
+    """The files git tracks in the repository, and new ones it would track (not ignored):
+    the project as a fresh clone has it, with the edits of the working tree. Whatever a run
+    made (state, caches, a wheelhouse) is never among them."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                              "--exclude-standard"], cwd=REPO, capture_output=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise AssertionError(f"cannot list the files git tracks in {REPO} ({err}): the tests "
+                             "copy the project as git has it; run them in a git checkout.")
+    return sorted({name for name in out.decode().split("\0")
+                   if name and os.path.lexists(REPO / name)})
+
+
 def copy_project(dest: Path) -> Path:
-    """Copy the working tree (not .venv, state or .git); share the repo's .venv by a link."""
-    shutil.copytree(REPO, dest, ignore=_IGNORE, symlinks=True)
+    """Copy what git tracks (``tracked_files``), modes and links kept; share the repo's .venv
+    by a link."""
+    for name in tracked_files():
+        src, target = REPO / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target)
     (dest / ".venv").symlink_to(REPO / ".venv")
     return dest
 
