@@ -234,3 +234,19 @@ def test_cycle_through_a_recipe_dep_is_a_spec_error(tmp_path):
             """})
     with pytest.raises(SpecError, match="cycle: .*ex:data.*ex:img|cycle: .*ex:img.*ex:data"):
         helpers.load(root)
+
+
+def test_upstream_is_transitive_and_holds_after_too(tmp_path):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": """\
+        doc: a chain
+        steps:
+          a: {sh: "echo a > a.txt", targets: [a.txt]}
+          b: {sh: "cat a.txt > b.txt", deps: [a.txt], targets: [b.txt]}
+          c: {sh: "cat b.txt > c.txt", deps: [b.txt], targets: [c.txt]}
+          d: {sh: "true", after: [c]}
+          e: {sh: "echo e > e.txt", targets: [e.txt]}
+        """})
+    exercises = list(helpers.load(root).values())
+    found = edges.upstream(exercises, KINDS)
+    assert found == {"ex:a": set(), "ex:b": {"ex:a"}, "ex:c": {"ex:a", "ex:b"},
+                     "ex:d": {"ex:a", "ex:b", "ex:c"}, "ex:e": set()}
