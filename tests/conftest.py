@@ -64,14 +64,17 @@ def make_registry(tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def sweep_engine(tmp_path_factory: pytest.TempPathFactory):
-    """After the session: remove every image, container and network that a project copy of
-    this session made (their labels name its state folder under pytest's base folder).
+def sweep_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """After a session that ran tests on the real engine: remove every image, container and
+    network that a project copy of this session made (their labels name its state folder
+    under pytest's base folder). A unit-test session touches no engine, and asks none.
 
     Without it, each run of the suite leaves the images of superseded builds behind, and the
     engine's listings, which some checks read, grow slower run after run.
     """
     yield
+    if not any(item.get_closest_marker("integration") for item in request.session.items):
+        return
     base = str(tmp_path_factory.getbasetemp().resolve())
     try:
         import docker

@@ -27,7 +27,7 @@ def record(task: str) -> str:
     return str(STATE / "records" / exercise / f"{step}.json")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: a mutant of the compiler must reach every test that reads it
 def compiled() -> dict[str, dict[str, Any]]:
     tasks, _, _ = compile_project(VALID)
     return tasks
@@ -115,7 +115,7 @@ def test_uptodate_holds_the_step_config(compiled):
 
 # --- step_config ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def app_steps() -> dict[str, Step]:
     _, exercises, _ = compile_project(VALID)
     return dict({e.name: e for e in exercises}["app"].steps)
