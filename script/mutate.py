@@ -11,7 +11,7 @@ It works on a copy of the files git tracks, in <state folder>/mutation/tree (mut
 its mutants and results beside them, never into the source tree), and keeps its results
 there. Each run tests every mutant of the modules it names again. The score printed at the end is
 
-    killed / (all mutants - equivalent ones)
+    (killed + timed out) / (all mutants - equivalent ones)
 
 per module and in all, then every surviving mutant (`--diff`: with its change).
 
@@ -152,8 +152,10 @@ def report(tree: Path, modules: list[str], diff: bool) -> float:
 
 
 def _score(counts: Counter[str]) -> float:
+    """Killed or timed out (a test hung on the mutant: caught), of all but the equivalent."""
     judged = sum(counts.values()) - counts["equivalent"] - counts["skipped"]
-    return 100.0 * counts["killed"] / judged if judged else 100.0
+    caught = counts["killed"] + counts["timeout"]
+    return 100.0 * caught / judged if judged else 100.0
 
 
 def _row(name: str, counts: Counter[str]) -> str:
