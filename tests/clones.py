@@ -88,6 +88,17 @@ class Project:
         return len(re.findall(r'"POST /v2/\S+/blobs/uploads/ HTTP', log.read_text()))
 
 
+#: The registries this test session started or named (host:port): an image tag under one of
+#: them, or holding this process's id (the copies' hub users and prefixes do), is this
+#: session's; the engine sweep removes only those (tests/conftest.py).
+SESSION_REGISTRIES: set[str] = set()
+
+
+def session_name(tag: str) -> bool:
+    """True if an image tag is one this test session made."""
+    return str(os.getpid()) in tag or any(tag.startswith(r + "/") for r in SESSION_REGISTRIES)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -160,6 +171,7 @@ class Registry:
         return self.root / "registry.log"
 
     def start(self) -> None:
+        SESSION_REGISTRIES.add(self.host)
         config: dict = {"version": 0.1, "log": {"level": "info"},
                         "storage": {"filesystem": {"rootdirectory": str(self.root / "data")},
                                     "delete": {"enabled": True}},
@@ -191,6 +203,7 @@ def clone(tmp_path: Path, registry: str, name: str = "ac295", **env: str) -> Pro
     root = copy_project(tmp_path / name)
     tag = f"rel{os.getpid()}{name if name != 'ac295' else ''}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
+    SESSION_REGISTRIES.add(registry)
     environ.update(AC295_REGISTRY=registry, AC295_REGISTRY_SERVICE="external",
                    AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
                    AC295_DEMO2_PORT=str(free_port()), AC295_COMPOSE_PORT=str(free_port()),

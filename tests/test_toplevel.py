@@ -170,6 +170,7 @@ def test_prune_keeps_what_the_lock_and_the_records_name(chain, capsys):
     client.api.history.return_value = [{"Id": "x"}]
     client.containers.list.return_value = []
     client.networks.list.return_value = []
+    client.volumes = type("Volumes", (), {"list": staticmethod(lambda filters: [])})()
     rt = Runtime(rt.config, engine=Engine(factory=lambda: client))
     (root / "ac295.lock").write_text(json.dumps(
         {"schema": 2, "steps": {"ex:a": {"inputs_digest": "sha256:in1"}}}))

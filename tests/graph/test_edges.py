@@ -250,3 +250,24 @@ def test_upstream_is_transitive_and_holds_after_too(tmp_path):
     found = edges.upstream(exercises, KINDS)
     assert found == {"ex:a": set(), "ex:b": {"ex:a"}, "ex:c": {"ex:a", "ex:b"},
                      "ex:d": {"ex:a", "ex:b", "ex:c"}, "ex:e": set()}
+
+
+def test_upstream_sees_local_references_and_recipe_deps_on_records(tmp_path):
+    root = write_project(tmp_path, {
+        "exercises/ex/exercise.yml": """\
+            doc: local references and records
+            steps:
+              image: {build: img, tag: "me/app:1"}
+              question: {run: image, command: ["true"]}
+              report:
+                sh: "cat {state}/records/ex/question.json > report.txt"
+                deps: ["{state}/records/ex/question.json"]
+                targets: [report.txt]
+            """,
+        "exercises/ex/img/Dockerfile": "FROM scratch\n"})
+    exercises = list(helpers.load(root).values())
+    state = helpers.load_config(root).state
+    found = edges.upstream(exercises, KINDS, state)
+    assert found["ex:question"] == {"ex:image"}  # a local reference (run: image)
+    assert found["ex:report"] == {"ex:question", "ex:image"}  # a dep on a record
+    assert edges.upstream(exercises, KINDS)["ex:report"] == set()  # no state: no records

@@ -29,7 +29,7 @@ class Manager:
         self.asked: list[str] = []
 
     def get_status(self, task: Task, tasks: dict, get_log: bool = False) -> Any:
-        assert get_log is True
+        assert get_log is True and tasks[task.name] is task  # doit needs the whole graph
         self.asked.append(task.name)
         status, reasons = self.answers.get(task.name, ("up-to-date", {}))
         return SimpleNamespace(status=status, reasons=reasons)
@@ -180,3 +180,26 @@ def test_a_step_config_made_later_is_made_once_only_when_asked():
     assert made == [1]
     check.config = None  # doit sets it to None at times: keeps what was made
     assert check.config == {"tag": "a"}
+
+
+def test_every_task_of_the_closure_gets_a_status_named_after_it():
+    tasks = graph(task("svc", uptodate=[Always("x")]),
+                  task("group", actions=(), task_dep=["svc"]), task("other"))
+    found = explain.statuses(tasks, Manager({}), ["group", "other"])
+    assert list(found) == ["svc", "group", "other"]  # a group task does not end the walk
+    assert [s.task for s in found.values()] == ["svc", "group", "other"]
+    assert [s.failed for s in found.values()] == ["", "", ""]  # none failed last time
+
+
+def test_two_upstream_tasks_that_run_are_both_named():
+    tasks = graph(task("a", targets=["/a"]), task("b", targets=["/b"]),
+                  task("c", file_dep=["/a", "/b"]))
+    found = explain.statuses(tasks, Manager({"a": ("run", {}), "b": ("run", {})}), ["c"])
+    assert found["c"].reasons == ["only if a, b makes a different result"]
+
+
+def test_an_up_to_date_task_names_its_checks_not_its_config():
+    config = StepConfig({"tag": "a"})
+    tasks = graph(task("a", uptodate=[config, checked("inputs as recorded")]))
+    found = explain.statuses(tasks, Manager({}), ["a"])
+    assert found["a"].reasons == ["inputs as recorded"]

@@ -112,3 +112,27 @@ def test_fields_on_one_side_only_and_manifests_on_one_side():
 def test_package_versions_keep_everything_after_the_first_equals_sign():
     assert pipelock.package_changes(["a=1=2", "b=1", "junk"], ["a=1=3", "c=2"]) == [
         "a 1=2 -> 1=3", "b 1 -> (none)", "c (none) -> 2"]
+
+
+def test_two_moved_steps_each_say_their_packages():
+    locked = {"a:base": {"manifest": ["p=1"]}, "b:base": {"manifest": ["q=1"]}}
+    here = {"a:base": {"manifest": ["p=2"]}, "b:base": {"manifest": ["q=2"]}}
+    verdict = pipelock.explain(locked, here, {})
+    assert verdict.lines == ["a:base: p 1 -> 2 (the archive changed)",
+                             "b:base: q 1 -> 2 (the archive changed)"]
+    assert verdict.archive_only
+
+
+def test_a_step_missing_from_the_lock_downstream_of_a_moved_archive_follows_from_it():
+    locked = {"ex:base": {"manifest": ["p=1"]}}
+    here = {"ex:base": {"manifest": ["p=2"]}, "ex:X": {"d": 1}}
+    verdict = pipelock.explain(locked, here, {"ex:X": {"ex:base"}})
+    assert verdict.lines == ["ex:base: p 1 -> 2 (the archive changed)",
+                             "ex:X: not in the lock (follows from ex:base)"]
+    assert verdict.archive_only
+
+
+@pytest.mark.parametrize("size, shown", [(80, "x" * 80), (81, "x" * 77 + "...")])
+def test_a_value_is_cut_after_80_characters(size, shown):
+    assert pipelock.differences({"a:b": {"k": "x" * size}}, {"a:b": {"k": "y"}}) == [
+        f"a:b k: lock {shown}, here y"]
