@@ -15,8 +15,8 @@ there. Each run tests every mutant of the modules it names again. The score prin
 
 per module and in all, then every surviving mutant (`--diff`: with its change).
 
-Usage: script/mutate [--module kinds|graph|engine|dsl]... [--max-children N] [--report]
-                     [--diff] [--fail-under PERCENT]
+Usage: script/mutate [--module kinds|graph|engine|dsl]... [--max-children N] [--survivors]
+                     [--report [--markdown]] [--diff] [--fail-under PERCENT]
 """
 from __future__ import annotations
 
@@ -207,6 +207,8 @@ def main() -> int:
                         help="mutants tested at once (default 2)")
     parser.add_argument("--report", action="store_true",
                         help="only print the score of the last run")
+    parser.add_argument("--survivors", action="store_true",
+                        help="test only the last run's survivors again (after adding tests)")
     parser.add_argument("--diff", action="store_true", help="show each survivor's change")
     parser.add_argument("--markdown", action="store_true",
                         help="with --report: print the survivors as a Markdown page")
@@ -218,13 +220,20 @@ def main() -> int:
     if not args.report:
         sync(tree)
         started = time.monotonic()
+        last = results(tree, modules) if args.survivors else {}
         for module in modules:
-            print(f"mutate: tasks/{module} (mutants tested against the unit tests)", flush=True)
+            names = [f"tasks.{module}.*"]
+            if args.survivors:
+                names = [n for n, status in sorted(last[module].items()) if status != "killed"]
+                if not names:
+                    continue
+            print(f"mutate: tasks/{module} ({len(names) if args.survivors else 'all'} "
+                  "mutants tested against the unit tests)", flush=True)
             log = tree.parent / f"{module}.log"
             begun = time.monotonic()
             with log.open("w", encoding="utf-8") as out:
                 proc = subprocess.run([str(ROOT / ".venv/bin/mutmut"), "run", "--max-children",
-                                       str(args.max_children), f"tasks.{module}.*"], cwd=tree,
+                                       str(args.max_children), *names], cwd=tree,
                                       stdout=out, stderr=subprocess.STDOUT)
             if proc.returncode != 0:
                 tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
