@@ -271,3 +271,16 @@ def test_upstream_sees_local_references_and_recipe_deps_on_records(tmp_path):
     assert found["ex:question"] == {"ex:image"}  # a local reference (run: image)
     assert found["ex:report"] == {"ex:question", "ex:image"}  # a dep on a record
     assert edges.upstream(exercises, KINDS)["ex:report"] == set()  # no state: no records
+
+
+def test_a_cycle_is_one_paragraph_at_its_first_step_saying_what_to_remove(tmp_path):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": """\
+        doc: a loop of after entries
+        steps:
+          a: {sh: "true", after: ["ex:b"]}
+          b: {sh: "true", after: ["ex:a"]}
+        """})
+    err = helpers.spec_error(root)
+    assert (err.where.line, err.where.key) == (3, "steps.a")
+    assert err.problem == "the steps depend on each other in a cycle: ex:a -> ex:b -> ex:a."
+    assert err.hint == "Remove one of these references or 'after' entries."
