@@ -20,7 +20,6 @@ import requests
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-_IGNORE = shutil.ignore_patterns(".venv", ".ac295", ".git", "__pycache__", ".pytest_cache")
 
 
 @dataclass
@@ -89,15 +88,48 @@ class Project:
         return len(re.findall(r'"POST /v2/\S+/blobs/uploads/ HTTP', log.read_text()))
 
 
+#: The registries this test session started or named (host:port): an image tag under one of
+#: them, or holding this process's id (the copies' hub users and prefixes do), is this
+#: session's; the engine sweep removes only those (tests/conftest.py).
+SESSION_REGISTRIES: set[str] = set()
+
+
+def session_name(tag: str) -> bool:
+    """True if an image tag is one this test session made."""
+    return str(os.getpid()) in tag or any(tag.startswith(r + "/") for r in SESSION_REGISTRIES)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+def tracked_files() -> list[str]:
+    """The files git tracks in the repository, and new ones it would track (not ignored):
+    the project as a fresh clone has it, with the edits of the working tree. Whatever a run
+    made (state, caches, a wheelhouse) is never among them."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                              "--exclude-standard"], cwd=REPO, capture_output=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise AssertionError(f"cannot list the files git tracks in {REPO} ({err}): the tests "
+                             "copy the project as git has it; run them in a git checkout.")
+    return sorted({name for name in out.decode().split("\0")
+                   if name and os.path.lexists(REPO / name)})
+
+
 def copy_project(dest: Path) -> Path:
-    """Copy the working tree (not .venv, state or .git); share the repo's .venv by a link."""
-    shutil.copytree(REPO, dest, ignore=_IGNORE, symlinks=True)
+    """Copy what git tracks (``tracked_files``), modes and links kept; share the repo's .venv
+    by a link."""
+    for name in tracked_files():
+        src, target = REPO / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target)
     (dest / ".venv").symlink_to(REPO / ".venv")
     return dest
 
@@ -139,6 +171,7 @@ class Registry:
         return self.root / "registry.log"
 
     def start(self) -> None:
+        SESSION_REGISTRIES.add(self.host)
         config: dict = {"version": 0.1, "log": {"level": "info"},
                         "storage": {"filesystem": {"rootdirectory": str(self.root / "data")},
                                     "delete": {"enabled": True}},
@@ -170,6 +203,7 @@ def clone(tmp_path: Path, registry: str, name: str = "ac295", **env: str) -> Pro
     root = copy_project(tmp_path / name)
     tag = f"rel{os.getpid()}{name if name != 'ac295' else ''}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AC295_")}
+    SESSION_REGISTRIES.add(registry)
     environ.update(AC295_REGISTRY=registry, AC295_REGISTRY_SERVICE="external",
                    AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
                    AC295_DEMO2_PORT=str(free_port()), AC295_COMPOSE_PORT=str(free_port()),

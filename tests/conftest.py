@@ -64,14 +64,17 @@ def make_registry(tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def sweep_engine(tmp_path_factory: pytest.TempPathFactory):
-    """After the session: remove every image, container and network that a project copy of
-    this session made (their labels name its state folder under pytest's base folder).
+def sweep_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """After a session that ran tests on the real engine: remove every image, container and
+    network that a project copy of this session made (their labels name its state folder
+    under pytest's base folder). A unit-test session touches no engine, and asks none.
 
     Without it, each run of the suite leaves the images of superseded builds behind, and the
     engine's listings, which some checks read, grow slower run after run.
     """
     yield
+    if not any(item.get_closest_marker("integration") for item in request.session.items):
+        return
     base = str(tmp_path_factory.getbasetemp().resolve())
     try:
         import docker
@@ -82,9 +85,15 @@ def sweep_engine(tmp_path_factory: pytest.TempPathFactory):
         return
     from tasks.engine.client import LABEL_MADE, LABEL_PROJECT
 
-    for container in client.containers.list(all=True, filters={"label": LABEL_PROJECT}):
-        if container.labels.get(LABEL_PROJECT, "").startswith(base):
-            container.remove(force=True)
+    base += "/"  # pytest-69/ is not pytest-692/ (other sessions share the parent folder)
+    # the low-level listing: the high-level one inspects each container, and fails on one
+    # that another session removes meanwhile
+    for container in client.api.containers(all=True, filters={"label": LABEL_PROJECT}):
+        if (container.get("Labels") or {}).get(LABEL_PROJECT, "").startswith(base):
+            try:
+                client.api.remove_container(container["Id"], force=True)
+            except docker.errors.NotFound:  # gone meanwhile (its own clean-up)
+                pass
     for network in client.networks.list(filters={"label": LABEL_PROJECT}):
         if (network.attrs.get("Labels") or {}).get(LABEL_PROJECT, "").startswith(base):
             try:
@@ -107,9 +116,18 @@ def sweep_engine(tmp_path_factory: pytest.TempPathFactory):
                 pass
     made = [i for i in client.api.images(filters={"label": LABEL_MADE})
             if (i.get("Labels") or {}).get(LABEL_MADE, "").rsplit(" ", 1)[-1].startswith(base)]
+    from clones import session_name
+
     for image in sorted(made, key=lambda i: i.get("Created", 0), reverse=True):  # children first
+        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
         try:
-            client.api.remove_image(image["Id"], force=True)
+            if all(session_name(t) for t in tags):
+                client.api.remove_image(image["Id"], force=True)
+                continue
+            # Another copy on this engine took the image by its inputs and tagged it (one
+            # made by this session): only this session's names go, the image stays theirs.
+            for tag in filter(session_name, tags):
+                client.api.remove_image(tag)
         except docker.errors.APIError:  # a parent of an image that is not ours
             pass
 
@@ -125,7 +143,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, engine):
     """
     import docker
 
-    from clones import Project, copy_project, free_port, leftovers
+    from clones import (SESSION_REGISTRIES, Project, copy_project, free_port, leftovers,
+                        session_name)
 
     root = copy_project(tmp_path_factory.mktemp("clone") / "ac295")
     port, demo2_port, compose_port = free_port(), free_port(), free_port()
@@ -137,6 +156,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, engine):
                AC295_COMPOSE_PORT=str(compose_port),
                AC295_COMPARE_REPS="1")  # the compare exercise measures each cell once
     proj = Project(root, env, f"127.0.0.1:{port}", hub_user, prefix, demo2_port)
+    SESSION_REGISTRIES.add(proj.registry)
     yield proj
     proj.doit("registry_stop", check=False)
     for container in leftovers(engine, proj):
@@ -147,7 +167,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, engine):
     # children before parents: newest first
     for image in sorted(ours, key=lambda i: i.attrs.get("Created", ""), reverse=True):
         try:
-            engine.images.remove(image.id, force=True)
+            if all(session_name(t) for t in image.tags):
+                engine.images.remove(image.id, force=True)
+            else:  # another copy tagged it too (it took the image by its inputs): untag ours
+                for tag in filter(session_name, image.tags):
+                    engine.api.remove_image(tag)
         except docker.errors.APIError:  # still a parent of an image of someone else's
             pass
     for network in engine.networks.list():

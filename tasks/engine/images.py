@@ -79,7 +79,7 @@ def _listing(context: Path) -> list[str]:
 @translated
 def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mapping[str, str],
           labels: Mapping[str, str], task: str, progress: Progress, nocache: bool = False,
-          keep: Keep | None = None) -> str:
+          keep: Keep | None = None, shown: Path | None = None) -> str:
     """``docker build`` an image under ``tag`` with ``labels``; return its id.
 
     Intermediate containers are always removed (``forcerm``); nothing is pulled; ``nocache``
@@ -87,7 +87,8 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
     the error names the step that failed rather than repeating it. The layers a failed build
     made are removed, so that failed builds leave no dangling images; with ``keep``, the last
     layer it reached (the state before the instruction that failed) is kept as the step's
-    evidence first, and the layers under it stay with it.
+    evidence first, and the layers under it stay with it. ``shown``: the Dockerfile messages
+    name (the exercise's, when the context was assembled elsewhere).
 
     Raises:
         BuildError: the build failed, with the step and the Dockerfile (file:line for a parse
@@ -111,8 +112,8 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
                     keep.layer(engine, last, f"the build failed at {step or 'its start'}",
                                failed_command(step), progress)
                 _remove_layers(engine, made)
-                raise BuildError(_failure(tag, task, dockerfile, step, plain(detail.strip()),
-                                          printed))
+                raise BuildError(_failure(tag, task, shown or dockerfile, step,
+                                          plain(detail.strip()), printed))
             for line in chunk.get("stream", "").splitlines():
                 if not line.strip():
                     continue
@@ -130,7 +131,8 @@ def build(engine: Engine, context: Path, dockerfile: Path, tag: str, args: Mappi
                 image_id = chunk["aux"]["ID"]
     except docker.errors.APIError as err:
         detail = plain(str(err.explanation or err))
-        raise BuildError(_failure(tag, task, dockerfile, step, detail, printed)) from None
+        raise BuildError(_failure(tag, task, shown or dockerfile, step, detail, printed)
+                         ) from None
     info = engine.refresh(tag)
     if info is None or (image_id and info.id != image_id):
         raise BuildError(f"the build of {tag} reported success but the engine has no such "

@@ -7,6 +7,10 @@ reads (``FROM``, ``COPY --from``), with a build arg that names one of those imag
 by its identity. Never a place or a time: not the registry host, the state folder, the
 clone's path or an engine id. It is kept in the step's record and as a label on the image,
 so a clone can find the image in the engine (or, through the content tag, in the registry).
+
+Files other steps make (a wheelhouse) stay out of the source tree: ``include:`` names them,
+and the context is then the exercise's folder with each included folder at its place,
+assembled under the state folder (``engine.contexts``) and read like any folder.
 """
 from __future__ import annotations
 
@@ -14,13 +18,13 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, ContextManager, Mapping
 
 from ..digests import file_sha256
-from ..engine import images, registry
-from ..errors import BuildError, SpecError
+from ..engine import contexts, images, registry
+from ..errors import BuildError, SpecError, Where
 from ..dsl.dockerfiles import base_images, copies_whole_context
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Role, Step, normalize_ref
@@ -43,6 +47,7 @@ class BuildStep(Step):
     tag: str
     args: Mapping[str, str]
     bases: tuple[str, ...]  # FROM references, args substituted, stages and scratch left out
+    include: Mapping[str, Path] = field(default_factory=dict)  # place in context -> folder
 
     @property
     def image_ref(self) -> str:
@@ -75,21 +80,35 @@ def context_memo(rt: Runtime, step: BuildStep) -> Path:
     return rt.config.state / "cache" / "context" / f"{step.exercise}.{step.name}.json"
 
 
-def inputs_of(step: BuildStep, identities: Identities, memo: Path | None = None
-              ) -> tuple[str, dict[str, str]] | None:
+def context_root(rt: Runtime, step: BuildStep) -> Path:
+    """The folder the build reads: its context, or with ``include:`` the context assembled
+    with the included folders under the state folder.
+
+    Raises:
+        BuildError: an included folder is missing, or its place is taken.
+    """
+    if not step.include:
+        return step.context
+    return contexts.assemble(step.context, step.include, rt.config.state / "cache" / "context"
+                             / f"{step.exercise}.{step.name}", step.task)
+
+
+def inputs_of(step: BuildStep, identities: Identities, memo: Path | None = None,
+              root: Path | None = None) -> tuple[str, dict[str, str]] | None:
     """(the inputs digest, each input's own short digest by name), or None when an image it
     reads is missing. The parts let a check say which input changed ("Question.py").
-    ``memo``: see ``context_memo``."""
+    ``memo``: see ``context_memo``; ``root``: the folder read as the context (see
+    ``context_root``; default: the step's context)."""
     if any(identities.get(ref) is None for ref in step.bases):
         return None
     try:
-        return _inputs(step, identities, memo)
+        return _inputs(step, identities, memo, root or step.context)
     except (OSError, UnicodeDecodeError) as err:
         raise BuildError(f"{step.task}: cannot read the build context {step.context}: {err}. "
                          "Fix the file or list it in .dockerignore.") from None
 
 
-def _inputs(step: BuildStep, identities: Identities, memo: Path | None
+def _inputs(step: BuildStep, identities: Identities, memo: Path | None, root: Path
             ) -> tuple[str, dict[str, str]]:
     digest = hashlib.sha256()
     read = {normalize_ref(ref): str(identities[ref]) for ref in step.bases}
@@ -105,10 +124,11 @@ def _inputs(step: BuildStep, identities: Identities, memo: Path | None
     parts.update({f"image {_repository(ref)}": str(identities[ref]) for ref in step.bases})
     parts["the Dockerfile"] = hashlib.sha256(dockerfile).hexdigest()
     whole = copies_whole_context(step.dockerfile)
-    for rel in images.context_files(step.context, step.dockerfile, memo):
+    for rel in images.context_files(root, root / os.path.relpath(step.dockerfile, step.context),
+                                    memo):
         if rel == ".dockerignore" and not whole:
             continue  # its rules are seen through the files they select
-        path = step.context / rel
+        path = root / rel
         info = path.lstat()
         if stat.S_ISLNK(info.st_mode):
             content = ("link:" + os.readlink(path)).encode()
@@ -131,7 +151,8 @@ def uptodate(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) ->
     """Up to date iff the inputs digest is the recorded one and the engine still has the image."""
     if not rt.record_path(step.task).exists():
         return stale("it has no record (never ran, or its last run failed)")  # no hashing
-    found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step))
+    found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step),
+                      context_root(rt, step))
     return made_image_uptodate(rt, step.task, step.tag, found[0] if found else None,
                                found[1] if found else None)
 
@@ -144,7 +165,8 @@ def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None
         for ref in step.bases:  # an image no step makes (python:3.11-slim): pull it, checked
             if makers.get(ref) is None and rt.engine.image_id(ref) is None:
                 registry.pull(rt.engine, ref, progress)
-        found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step))
+        root = context_root(rt, step)
+        found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step), root)
         if found is None:
             raise BuildError(f"{step.task}: an image {step.dockerfile} reads "
                              f"({', '.join(step.bases)}) is not in the engine even after "
@@ -152,9 +174,26 @@ def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None
         digest, parts = found
         labels = rt.engine.image_label(digest, step.task)
         make_image(rt, step.task, step.tag, digest, lambda: images.build(
-            rt.engine, step.context, step.dockerfile, step.tag, step.args, labels, step.task,
-            progress, nocache=not rt.config.reuse, keep=keep), recording)
+            rt.engine, root, root / os.path.relpath(step.dockerfile, step.context), step.tag,
+            step.args, labels, step.task, progress, nocache=not rt.config.reuse, keep=keep,
+            shown=step.dockerfile), recording)
         recording.local["inputs"] = parts
+
+
+def _include(f: Fields, folder: Path, context: Path) -> dict[str, Path]:
+    """``include:``: {a plain relative place in the context: a folder}, each checked."""
+    found = {}
+    for place, text in f.mapping("include").items():
+        where = Where(f.file, f.node["include"].line_of(place), f"{f.key('include')}.{place}")
+        parts = Path(place).parts
+        if not parts or Path(place).is_absolute() or any(p in ("..", ".") for p in parts):
+            raise SpecError(where, f"'{place}' is not a place inside the build context.",
+                            "Name a folder relative to the context, e.g. 'wheelhouse'.")
+        if os.path.lexists(context / place):
+            raise SpecError(where, f"{context / place} is already in the build context.",
+                            "Include the folder at another place, or remove that one.")
+        found[place] = f.path("include", text, folder)
+    return found
 
 
 class Build(Kind[BuildStep]):
@@ -166,7 +205,9 @@ class Build(Kind[BuildStep]):
                 required=True),
             Key("dockerfile", "string", "the Dockerfile, relative to the context "
                 "(default: Dockerfile)"),
-            Key("args", "mapping", "build args (ARG) and their values"))
+            Key("args", "mapping", "build args (ARG) and their values"),
+            Key("include", "mapping", "folders other steps make, put into the context: "
+                "{place in the context: folder}, e.g. {wheelhouse: '{state}/venv/wheelhouse'}"))
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "build an image from a Dockerfile (docker build)"
     lock_fields = ("inputs_digest", "content_digest")
@@ -190,7 +231,8 @@ class Build(Kind[BuildStep]):
             raise SpecError(f.where(at), f"cannot read {dockerfile} as UTF-8 text ({err})."
                             ) from None
         return BuildStep(**common, context=context, dockerfile=dockerfile,
-                         tag=f.image_ref("tag"), args=args, bases=bases)
+                         tag=f.image_ref("tag"), args=args, bases=bases,
+                         include=_include(f, folder, context))
 
     def parse_inputs(self, step: BuildStep) -> tuple[Path, ...]:
         return (step.context, step.dockerfile)
@@ -199,7 +241,7 @@ class Build(Kind[BuildStep]):
         return Makes(images=(step.tag,))
 
     def reads(self, step: BuildStep) -> Reads:
-        return Reads(images=step.bases, folders=(step.context,))
+        return Reads(images=step.bases, folders=(step.context, *step.include.values()))
 
     def task(self, step: BuildStep, ctx: TaskContext) -> dict[str, Any]:
         makers = {ref: ctx.maker_record(ref) for ref in step.bases}

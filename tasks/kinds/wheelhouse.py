@@ -1,7 +1,8 @@
 """``wheelhouse:``: the wheels of a venv step's lock, downloaded for offline installs in images.
 
-It is refilled when the lock changes or a wheel in it changed or went missing. A build whose
-context holds the wheelhouse depends on this step.
+It is refilled when the lock changes or a wheel in it changed or went missing. The folder is
+made, so it lives under the state folder, never in the exercise's (the source tree); a build
+takes it into its context with ``include:`` and depends on this step.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, ContextManager
 
 from ..digests import text_sha256
+from ..errors import SpecError
 from . import records
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Step
@@ -59,8 +61,8 @@ def run(rt: Runtime, step: WheelhouseStep, source: VenvStep) -> None:
 class Wheelhouse(Kind[WheelhouseStep]):
     name = "wheelhouse"
     shape = "tab"
-    keyword = Key("wheelhouse", "string", "the folder to fill (inside a build context)",
-                  required=True)
+    keyword = Key("wheelhouse", "string", "the folder to fill, under {state} (a build takes it "
+                  "in with include:)", required=True)
     keys = (Key("from_lock", "string", "the venv step whose lock is downloaded",
                 required=True),)
     summary = "download a venv step's locked wheels for offline installs (pip download)"
@@ -68,9 +70,13 @@ class Wheelhouse(Kind[WheelhouseStep]):
     lock_doc = "`lock`: the sha256 of the lock whose wheels it holds"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> WheelhouseStep:
-        return WheelhouseStep(**common,
-                              folder=f.path("wheelhouse", f.required("wheelhouse"), folder),
-                              from_lock=f.required("from_lock"))
+        path = f.path("wheelhouse", f.required("wheelhouse"), folder)
+        if path.is_relative_to(folder.resolve()):
+            raise SpecError(f.where("wheelhouse"), f"{path} is in the exercise's folder: "
+                            "downloaded wheels would land in the source tree.",
+                            "Fill a folder under {state} (wheelhouse: \"{state}/<exercise>/"
+                            "wheelhouse\") and give it to the build with include:.")
+        return WheelhouseStep(**common, folder=path, from_lock=f.required("from_lock"))
 
     def local_refs(self, step: WheelhouseStep) -> list[LocalRef]:
         return [LocalRef("from_lock", step.from_lock, "lock")]

@@ -25,16 +25,21 @@ def fill_wheelhouse(folder: Path, lock: Path, python_env: Path, progress: Progre
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    hashed = ["--require-hashes"] if "--hash=" in lock.read_text() else []
-    progress(f"pip download -r {lock.name} into {folder}")
-    pip(python_env, "download", "--quiet", "--no-deps", "--only-binary=:all:", *hashed,
-         "-r", str(lock), "-d", str(partial), progress=progress,
-         what=f"downloading the wheels of {lock}")
-    pip_version = pip(python_env, "--version", progress=progress, what="pip --version").split()[1]
-    pip(python_env, "download", "--quiet", "--no-deps", "--only-binary=:all:",
-         f"pip=={pip_version}", "-d", str(partial), progress=progress,
-         what="downloading a pip wheel")
-    shutil.copyfile(lock, partial / LOCK_NAME)
+    try:
+        hashed = ["--require-hashes"] if "--hash=" in lock.read_text() else []
+        progress(f"pip download -r {lock.name} into {folder}")
+        pip(python_env, "download", "--quiet", "--no-deps", "--only-binary=:all:", *hashed,
+            "-r", str(lock), "-d", str(partial), progress=progress,
+            what=f"downloading the wheels of {lock}")
+        pip_version = pip(python_env, "--version", progress=progress,
+                          what="pip --version").split()[1]
+        pip(python_env, "download", "--quiet", "--no-deps", "--only-binary=:all:",
+            f"pip=={pip_version}", "-d", str(partial), progress=progress,
+            what="downloading a pip wheel")
+        shutil.copyfile(lock, partial / LOCK_NAME)
+    except BaseException:  # a failure or Ctrl-C: no half-filled folder is left behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if folder.exists():
         shutil.rmtree(folder)
     partial.rename(folder)

@@ -24,7 +24,7 @@ def spec_file(fixture: str, exercise: str = "ex") -> Path:
 
 # --- the valid project ---------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: a mutant of the parser must reach every test that reads it
 def valid() -> dict[str, Exercise]:
     return load(DATA / "valid")
 

@@ -64,3 +64,36 @@ def test_a_killed_runs_volumes_are_leftovers_removed_before_images():
     garbage.remove(engine, [image, *found], lambda line: None)
     assert order == ["volume", "image"]
     client.api.remove_volume.assert_called_once_with("p-compose-app_dbdata", force=True)
+
+
+def test_removal_goes_containers_networks_then_images_and_counts_what_it_freed():
+    import docker.errors
+
+    engine, client = fake_engine([], PROJECT)
+    calls: list[str] = []
+    client.api.remove_container.side_effect = lambda ident, force: calls.append(f"c {ident}")
+    client.api.remove_network.side_effect = lambda ident: calls.append(f"n {ident}")
+
+    def remove_image(ident, force, noprune):
+        calls.append(f"i {ident}")
+        if ident == "sha256:parent":
+            raise docker.errors.APIError("conflict", explanation="image has dependent child")
+        if ident == "sha256:gone":
+            raise docker.errors.NotFound("gone")
+
+    client.api.remove_image.side_effect = remove_image
+    said: list[str] = []
+    items = [garbage.Garbage("image", "sha256:child", "me/app:2", 300, "ex:image"),
+             garbage.Garbage("image", "sha256:parent", "me/app:1", 500, "ex:image"),
+             garbage.Garbage("network", "n1", "net", 0, "ex:net"),
+             garbage.Garbage("image", "sha256:gone", "me/app:0", 700, "ex:image"),
+             garbage.Garbage("container", "c1", "box", 0, "ex:run")]
+    freed = garbage.remove(engine, items, said.append)
+    # containers hold networks and images, networks nothing: they go first; images in the
+    # order given (newest first: a child before its parent)
+    assert calls == ["c c1", "n n1", "i sha256:child", "i sha256:parent", "i sha256:gone"]
+    assert freed == 300  # only what was removed
+    assert said == ["removed container box (c1; ex:run)", "removed network net (n1; ex:net)",
+                    "removed image me/app:2 (sha256:child, 300 B; ex:image)",
+                    "kept image me/app:1 (sha256:parent, 500 B; ex:image): image has "
+                    "dependent child"]

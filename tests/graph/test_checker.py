@@ -50,3 +50,38 @@ def test_get_state_is_none_when_nothing_moved(tmp_path):
     path.write_text("abc")
     state = state_of(path)
     assert StatThenHash().get_state(str(path), state) is None
+
+
+def test_an_unchanged_stat_is_answered_without_reading_the_file(tmp_path, monkeypatch):
+    from tasks.graph import checker
+
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    state = state_of(path)
+
+    def no_hashing(path):
+        raise AssertionError("hashed a file whose stat did not move")
+
+    monkeypatch.setattr(checker, "get_file_md5", no_hashing)
+    assert not modified(path, state)
+
+
+def test_another_size_is_a_change_without_hashing(tmp_path, monkeypatch):
+    from tasks.graph import checker
+
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    before = os.stat(path)
+    state = state_of(path)
+    path.write_text("abcd")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    monkeypatch.setattr(checker, "get_file_md5", lambda path: state[4])  # even the same md5
+    assert modified(path, state)
+
+
+def test_a_state_of_another_length_counts_as_changed(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+    stamp = state_of(path)[:4]  # the stat alone, without an md5: not this checker's state
+    assert modified(path, stamp)
+    assert modified(path, tuple(state_of(path)) + ("extra",))

@@ -11,7 +11,7 @@ import pytest
 from doit.loader import generate_tasks
 from doit.tools import config_changed
 
-from helpers import DATA, compile_project, example_steps, unwrap
+from helpers import DATA, compile_project, example_steps, unwrap, write_project
 from tasks.errors import Where
 from tasks.graph import compile as graph
 from tasks.kinds import KINDS, recipes, sh
@@ -27,7 +27,7 @@ def record(task: str) -> str:
     return str(STATE / "records" / exercise / f"{step}.json")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: a mutant of the compiler must reach every test that reads it
 def compiled() -> dict[str, dict[str, Any]]:
     tasks, _, _ = compile_project(VALID)
     return tasks
@@ -115,7 +115,7 @@ def test_uptodate_holds_the_step_config(compiled):
 
 # --- step_config ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def app_steps() -> dict[str, Step]:
     _, exercises, _ = compile_project(VALID)
     return dict({e.name: e for e in exercises}["app"].steps)
@@ -127,7 +127,7 @@ def test_step_config_content(app_steps):
         "kind": "build", "context": "exercises/app", "dockerfile": "exercises/app/Dockerfile",
         "tag": "127.0.0.1:5000/maggie/app:v1",
         "args": {"BASE_IMAGE": "127.0.0.1:5000/ac295/base:v1"},
-        "bases": ["127.0.0.1:5000/ac295/base:v1"],
+        "bases": ["127.0.0.1:5000/ac295/base:v1"], "include": {},
     }
     json.dumps(graph.step_config(app_steps["question"], VALID))  # JSON-able
 
@@ -224,3 +224,42 @@ def test_the_registry_host_is_not_part_of_a_config(tmp_path):
     moved = dataclasses.replace(step, tag=step.tag.replace("127.0.0.1:5000", "10.0.0.1:443"))
     assert graph.step_config(step, tmp_path, "127.0.0.1:5000") == \
         graph.step_config(moved, tmp_path, "10.0.0.1:443")
+
+
+def test_the_config_check_holds_places_relative_and_the_registry_as_a_variable(compiled):
+    config = compiled["app:image"]["uptodate"][0].config
+    assert config["context"] == "exercises/app"
+    assert config["dockerfile"] == "exercises/app/Dockerfile"
+    assert config["tag"] == "{registry}/maggie/app:v1"
+    assert config["args"] == {"BASE_IMAGE": "{registry}/ac295/base:v1"}
+
+
+def test_places_outside_the_project_and_the_project_itself(app_steps):
+    import dataclasses
+
+    step = dataclasses.replace(app_steps["image"], context=VALID,
+                               dockerfile=Path("/elsewhere/Dockerfile"))
+    data = graph.step_config(step, VALID)
+    assert data["context"] == "." and data["dockerfile"] == "/elsewhere/Dockerfile"
+
+
+def test_a_step_without_a_doc_is_named_by_its_kind(tmp_path):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": """\
+        doc: no docs on steps
+        steps:
+          made: {sh: "echo > out.txt", targets: [out.txt]}
+        """})
+    tasks, _, _ = compile_project(root)
+    assert tasks["ex:made"]["doc"] == "sh step of ex"
+
+
+def test_a_single_task_made_alone_finds_the_makers_of_its_images():
+    from tasks.graph.edges import Producers
+    from tasks.kinds import KINDS
+
+    _, exercises, rt = compile_project(VALID)
+    app = {e.name: e for e in exercises}["app"]
+    alone = graph.step_task(rt, KINDS, app, app.steps["image"], Producers(exercises, KINDS))
+    check = alone["uptodate"][-1]
+    makers = check.args[-1]
+    assert makers == {"127.0.0.1:5000/ac295/base:v1": rt.record_path("base:image")}

@@ -371,3 +371,51 @@ def test_a_dep_that_is_a_folder_is_refused_before_it_runs(tmp_path):
                                     "exercises/ex/data/x.csv": "1\n"})
     err = helpers.spec_error(root)
     assert err.where.key == "steps.s.deps[0]" and "is a folder" in str(err)
+def test_upstream_is_transitive_and_holds_after_too(tmp_path):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": """\
+        doc: a chain
+        steps:
+          a: {sh: "echo a > a.txt", targets: [a.txt]}
+          b: {sh: "cat a.txt > b.txt", deps: [a.txt], targets: [b.txt]}
+          c: {sh: "cat b.txt > c.txt", deps: [b.txt], targets: [c.txt]}
+          d: {sh: "true", after: [c]}
+          e: {sh: "echo e > e.txt", targets: [e.txt]}
+        """})
+    exercises = list(helpers.load(root).values())
+    found = edges.upstream(exercises, KINDS)
+    assert found == {"ex:a": set(), "ex:b": {"ex:a"}, "ex:c": {"ex:a", "ex:b"},
+                     "ex:d": {"ex:a", "ex:b", "ex:c"}, "ex:e": set()}
+
+
+def test_upstream_sees_local_references_and_recipe_deps_on_records(tmp_path):
+    root = write_project(tmp_path, {
+        "exercises/ex/exercise.yml": """\
+            doc: local references and records
+            steps:
+              image: {build: img, tag: "me/app:1"}
+              question: {run: image, command: ["true"]}
+              report:
+                sh: "cat {state}/records/ex/question.json > report.txt"
+                deps: ["{state}/records/ex/question.json"]
+                targets: [report.txt]
+            """,
+        "exercises/ex/img/Dockerfile": "FROM scratch\n"})
+    exercises = list(helpers.load(root).values())
+    state = helpers.load_config(root).state
+    found = edges.upstream(exercises, KINDS, state)
+    assert found["ex:question"] == {"ex:image"}  # a local reference (run: image)
+    assert found["ex:report"] == {"ex:question", "ex:image"}  # a dep on a record
+    assert edges.upstream(exercises, KINDS)["ex:report"] == set()  # no state: no records
+
+
+def test_a_cycle_is_one_paragraph_at_its_first_step_saying_what_to_remove(tmp_path):
+    root = write_project(tmp_path, {"exercises/ex/exercise.yml": """\
+        doc: a loop of after entries
+        steps:
+          a: {sh: "true", after: ["ex:b"]}
+          b: {sh: "true", after: ["ex:a"]}
+        """})
+    err = helpers.spec_error(root)
+    assert (err.where.line, err.where.key) == (3, "steps.a")
+    assert err.problem == "the steps depend on each other in a cycle: ex:a -> ex:b -> ex:a."
+    assert err.hint == "Remove one of these references or 'after' entries."

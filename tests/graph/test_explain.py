@@ -6,12 +6,11 @@ letters and reasons are written by hand from what the edit does.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import DATA, doit_main, write_project
+from helpers import doit_main, write_project
 from tasks.graph import explain
 
 #: a recipe makes a file, a second one reads it and makes another; a third reads a source

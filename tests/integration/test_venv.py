@@ -23,8 +23,20 @@ def _freeze(env) -> str:
     return "\n".join(sorted(out.split(), key=str.lower))
 
 
+def _source_tree(project) -> dict[str, bytes]:
+    """Every file under the copy's exercises/ folder, with its bytes."""
+    return {str(p.relative_to(project.root)): p.read_bytes()
+            for p in sorted((project.root / "exercises").rglob("*")) if not p.is_dir()}
+
+
 def test_same_freeze_in_every_environment_and_in_the_image(project) -> None:
+    before = _source_tree(project)
     run = project.doit("venv")  # (an earlier test may have run every exercise already)
+    # what the run made (environments, locks, the wheelhouse) is in the state folder only
+    assert _source_tree(project) == before
+    assert not [name for name in before if "wheel" in name or ".partial" in name]
+    assert (project.state / "venv/wheelhouse/requirements.lock").is_file()
+    assert any(project.state.glob("venv/wheelhouse/tabulate-0.9.0-*.whl"))
     assert ALL <= set(run.executed) | set(run.skipped)
     venvs = project.state / "venvs"
     maggie, john = _freeze(venvs / "maggie/env_ac295"), _freeze(venvs / "john/env_ac295")

@@ -3,6 +3,7 @@ exact mismatch after one input changes, and tells a moved Debian archive from th
 own differences (exit 2 and exit 1)."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 
@@ -21,7 +22,12 @@ def test_the_lock_holds_facts_by_content_only(project) -> None:
                                        steps["exercise2:image"]["content_digest"]}
     assert "Answer: 2640" in steps["exercise2:question"]["stdout"]
     assert steps["venv:maggie"]["lock"].startswith("sha256:")
-    assert steps["demo1:compare"] == {"counts.json": steps["demo1:compare"]["counts.json"]}
+    # a recipe's lock entry: the sha256 of the file it made, hashed here by the test, and
+    # that file says what the lecture says (15 lines with a digit, both ways)
+    counts = project.state / "demo1/counts.json"
+    assert steps["demo1:compare"] == {
+        "counts.json": "sha256:" + hashlib.sha256(counts.read_bytes()).hexdigest()}
+    assert json.loads(counts.read_text()) == {"container": 15, "native": 15}
     text = (project.root / "ac295.lock").read_text()
     # nothing of this machine: no engine id, no registry host, no state folder
     for local in ("image_id", project.registry, str(project.state), project.hub_user):

@@ -3,7 +3,6 @@ at its line. Expected steps are written by hand from the compose files below."""
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,9 @@ from tasks.kinds.actions import Always
 from tasks.kinds.build import BuildStep
 from tasks.kinds.compose import ComposeStep
 from tasks.kinds.container import Use
-from tasks.kinds.network import NetworkStep
 from tasks.kinds.pull import PullStep
 from tasks.kinds.run import RunStep
 from tasks.kinds.service import ServiceStep
-from tasks.kinds.volume import VolumeStep
 
 CONFIG = ("variables:\n  registry: 127.0.0.1:5000\n  local_prefix: 'p-'\n"
           "  base_image: 127.0.0.1:5000/ac295/base:bookworm\n")

@@ -46,7 +46,7 @@ GOOD = [
     "p: {pull: me/app:1}\nc: {commit: p, commands: [ls], tag: me/app:2}\nq: {push: c}",
     "r: {sh: [a, b], deps: [x.txt], targets: [y.txt]}",
     "t: {import: rootfs.tar, tag: me/base:1, changes: ['CMD [\"sh\"]']}",
-    "e: {venv: env, spec: requirements.txt}\nw: {wheelhouse: wh, from_lock: e}",
+    "e: {venv: env, spec: requirements.txt}\nw: {wheelhouse: \"{state}/wh\", from_lock: e}",
 ]
 # ... and that both reject: unknown keys, wrong shapes, missing keys, not one kind.
 BAD = [

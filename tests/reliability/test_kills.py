@@ -3,10 +3,14 @@
 Figures: how many signals reached a run that was still working, how many runs converged to
 the current inputs (records, engine and registry agree with each other and with the tree),
 containers leaked, runs whose state was unreadable. The test command runs AC295_KILL_RUNS
-runs (default 6, two per signal); the full figure takes AC295_KILL_RUNS=30.
+runs (default 6); the full figure takes AC295_KILL_RUNS=30. Each run's case is a signal and a
+moment, early or late in the run's work (the moment drawn within that half): every pair at
+least once in any run of at least 6 (stratified, tests/seeds.py), in an order and at moments
+drawn from the seed (printed; AC295_SEED replays it).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -14,10 +18,14 @@ import subprocess
 import time
 import uuid
 
+import seeds
 from clones import clone, leftovers
 from tasks.engine import registry as registry_mod
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
+#: When the signal comes, as a fraction of how long a run works: early or late.
+MOMENTS = {"early": (0.05, 0.35), "late": (0.35, 0.7)}
+CASES = list(itertools.product(SIGNALS, MOMENTS))
 
 
 def _converged(project, engine) -> bool:
@@ -79,7 +87,7 @@ def _rebuild_seconds(project, question) -> float:
 
 def test_killed_runs_converge(tmp_path, make_registry, engine):
     runs = int(os.environ.get("AC295_KILL_RUNS", "6"))
-    seed = int(os.environ.get("AC295_KILL_SEED", str(int(time.time()))))
+    seed = seeds.seed("test_killed_runs_converge")
     rng = random.Random(seed)
     registry = make_registry()
     project = clone(tmp_path, registry.host)
@@ -88,14 +96,16 @@ def test_killed_runs_converge(tmp_path, make_registry, engine):
     working = _rebuild_seconds(project, question)  # how long a run has work to do
     token = uuid.uuid4().hex
     converged = leaked = unreadable = in_time = 0
-    for n in range(runs):
-        sig = SIGNALS[n % len(SIGNALS)]
+    failures = []
+    cases = seeds.schedule(CASES, runs, rng)
+    runs = len(cases)  # every case at least once
+    for n, (sig, moment) in enumerate(cases):
         # an edit no earlier session made, so that the run builds (an image of the same
         # content made before would be reused, and the run over before any signal)
         question.write_text(question.read_text() + f"\n# kill run {n} {token}\n")
         proc = _start(project)
         _working(project, proc)
-        time.sleep(rng.uniform(0.05, 0.7) * working)
+        time.sleep(rng.uniform(*MOMENTS[moment]) * working)
         if proc.poll() is None:  # the signal reaches a run that is still working
             in_time += 1
             if sig == signal.SIGINT:
@@ -115,9 +125,11 @@ def test_killed_runs_converge(tmp_path, make_registry, engine):
         run = project.doit("exercise2", check=False)
         if run.returncode == 0 and _converged(project, engine):
             converged += 1
+        else:
+            failures.append(f"run {n} ({sig.name}, {moment}) did not converge")
         leaked += len(leftovers(engine, project))
     print(f"FIGURE kills (seed {seed}): {in_time} of {runs} signals reached a working run; "
           f"{converged} of {runs} converged to the current inputs, {leaked} containers "
           f"leaked, {unreadable} unreadable states")
-    assert (converged, leaked, unreadable) == (runs, 0, 0)
+    assert (converged, leaked, unreadable) == (runs, 0, 0), f"seed {seed}: {failures}"
     assert in_time >= runs * 2 // 3, "most signals must arrive while the run works"
