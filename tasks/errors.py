@@ -59,6 +59,17 @@ class EngineError(Ac295Error):
     """The Docker Engine is unreachable, refused an operation, or lost a container."""
 
 
+class RunLimit(EngineError):
+    """A container passed a limit of its step: it ran past its timeout, or printed more than
+    it may. ``reason`` is the short form a grade's table shows ("timed out: ..."), ``node``
+    the Swarm node it ran on ("" on the local engine)."""
+
+    def __init__(self, message: str, reason: str, node: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.node = node
+
+
 class BuildError(Ac295Error):
     """An image build or import failed; carries the last lines of the build output."""
 

@@ -5,12 +5,17 @@ The step names a roster (YAML: a list of names, or ``students:`` holding one; CS
 student (``<step>.<student>``, a doit task of its own) and for itself, the table:
 
 - a student's step asks the registry for the digest of that student's image, pulls it by
-  digest, runs the command (a Swarm job in cluster mode) and checks the output as ``run:``
-  does. The outcome is recorded, not raised: ``passed``, ``failed`` (with the reason) or
-  ``missing`` (no such image). It is up to date while the registry serves the digest it
-  graded, so a re-grade reruns only the students whose image changed;
+  digest, runs the command (a Swarm job in cluster mode) isolated as a one-shot ``run:`` is
+  (``tasks.kinds.isolation``: no network, no capabilities, a read-only root, bounded time,
+  resources and output) and checks the output as ``run:`` does. What the student's image
+  does is recorded, never raised: ``passed``, ``failed`` (with the reason: wrong output,
+  exit code, timed out, output too large, cannot be pulled) or ``missing`` (no such image).
+  Only what stops the grader itself (the registry does not answer, the engine fails, the
+  cluster has no node) fails the step. It is up to date while the registry serves the digest
+  it graded, so a re-grade reruns only the students whose image changed;
 - the table step reads every student's record and writes ``results.csv`` and ``results.md``
-  (student, digest, status, reason, and the node that ran it).
+  (student, digest, status, reason, and the node that ran it). Nothing the student's
+  container prints reaches them: a reason is the grader's own words.
 """
 from __future__ import annotations
 
@@ -22,12 +27,12 @@ from typing import Any, ClassVar, ContextManager
 
 from ..cluster import jobs
 from ..engine import containers, registry
-from ..errors import Ac295Error, ShellError, SpecError, Where
+from ..errors import Ac295Error, RegistryError, RunLimit, ShellError, SpecError, Where
 from ..dsl import yamlsrc
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, Step
 from . import expect as expect_mod
-from . import records
+from . import isolation, records
 from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
 from ..names import shell_line
@@ -49,6 +54,8 @@ class StudentStep(Step):
     command: tuple[str, ...] | None
     expect: Expect
     timeout: int
+    user: str = ""  # a non-root uid[:gid] to run as; "": the image's user
+    writable: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +71,8 @@ class GradeStep(Step):
     timeout: int
     records: tuple[Path, ...]  # the students' records, in roster order
     table: Path  # the folder of results.csv and results.md
+    user: str = ""
+    writable: bool = False
 
 
 def read_roster(path: Path, variables: dict[str, str]) -> list[tuple[str, int]]:
@@ -104,43 +113,78 @@ def read_roster(path: Path, variables: dict[str, str]) -> list[tuple[str, int]]:
     return names
 
 
+def _short(digest: str | None) -> str:
+    return digest[7:19] if digest else ""
+
+
 def uptodate(rt: Runtime, step: StudentStep) -> Verdict:
     """Up to date while the registry serves the digest that was graded (or still nothing)."""
     record = records.read(rt.record_path(step.task))
     if record is None:
         return stale("it has no record (never graded here)")
-    served = rt.served_digest(step.ref)
-    if served != record.get("digest"):
-        return stale(f"{step.student}'s image is now {str(served)[7:19] if served else 'gone'}"
-                     f", not the graded {str(record.get('digest'))[7:19]}")
-    return fresh(f"the registry still serves the graded {str(served)[7:19]}")
+    served, graded = rt.served_digest(step.ref), record.get("digest")
+    if served != graded:
+        now = f"is now {_short(served)}" if served else "is gone from the registry"
+        was = f"the graded {_short(graded)}" if graded else "missing when graded"
+        return stale(f"{step.student}'s image {now}, {was}")
+    if served is None:
+        return fresh(f"the registry still has no image {step.ref}")
+    return fresh(f"the registry still serves the graded {_short(served)}")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """A reason as one line of at most ``limit`` characters (the table's cells are lines)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def check(rt: Runtime, step: StudentStep, digest: str) -> tuple[str, str, str]:
+    """(status, reason, node) of one student's image, which the registry serves at
+    ``digest``: what the image does is a status; what stops the grader raises.
+
+    Raises:
+        Ac295Error: the engine or the cluster failed (the grader cannot run).
+    """
+    parsed = registry.Reference.parse(step.ref)
+    try:
+        image_id = registry.pull(rt.engine, f"{parsed.registry}/{parsed.repository}"
+                                 f"@{digest}", lambda line: None)
+    except RegistryError as err:  # the registry answered (it served the digest): the image
+        first = str(err).split(". Check the reference")[0]
+        return "failed", f"cannot be pulled: {first}", ""
+    profile = isolation.profile(step.user, step.writable, None)
+    swarm = rt.swarm
+    node = "local" if swarm is None else ""
+    outcome: containers.Outcome
+    try:
+        if swarm is not None:
+            job = jobs.run(rt.engine, swarm, image_id, step.command, {}, step.timeout,
+                           rt.engine.labels(step.task), step.task, progress, profile)
+            outcome, node = job, job.node
+        else:
+            outcome = containers.run_once(rt.engine, image_id, step.command, {},
+                                          step.timeout, rt.engine.labels(step.task),
+                                          step.task, lambda line: None, profile)
+    except RunLimit as err:
+        return "failed", err.reason, err.node or node
+    unmet = expect_mod.problems(step.expect, outcome.exit_code, outcome.stdout,
+                                outcome.stderr)
+    if unmet:  # what the isolation explains, in the grader's own words
+        unmet += [f"({line.split(':')[0]})" for line in
+                  isolation.hints(outcome.stdout + outcome.stderr)]
+    return ("failed", "; ".join(unmet), node) if unmet else ("passed", "", node)
 
 
 def grade(rt: Runtime, step: StudentStep) -> None:
-    """Grade one student: pull by digest, run (on the cluster in cluster mode), check."""
+    """Grade one student: pull by digest, run isolated (on the cluster in cluster mode),
+    check; the outcome is the record, whatever the image did."""
     with recorded(rt.record_path(step.task), step.task) as recording:
         digest = rt.served_digest(step.ref)
-        node = ""
         if digest is None:
-            status, reason = "missing", f"no image {step.ref} in the registry"
+            status, reason, node = "missing", f"no image {step.ref} in the registry", ""
         else:
-            parsed = registry.Reference.parse(step.ref)
-            image_id = registry.pull(rt.engine, f"{parsed.registry}/{parsed.repository}"
-                                     f"@{digest}", lambda line: None)
-            swarm = rt.swarm
-            outcome: containers.Outcome
-            if swarm is not None:
-                job = jobs.run(rt.engine, swarm, image_id, step.command, {}, step.timeout,
-                               rt.engine.labels(step.task), step.task, progress)
-                outcome, node = job, job.node
-            else:
-                outcome = containers.run_once(rt.engine, image_id, step.command, {},
-                                              step.timeout, rt.engine.labels(step.task),
-                                              step.task, lambda line: None)
-                node = "local"
-            unmet = expect_mod.problems(step.expect, outcome.exit_code, outcome.stdout,
-                                        outcome.stderr)
-            status, reason = ("failed", "; ".join(unmet)) if unmet else ("passed", "")
+            status, reason, node = check(rt, step, digest)
+        reason = _one_line(reason)
         progress(f"{step.student}: {status}{' (' + reason + ')' if reason else ''}"
                  f"{' on ' + node if node else ''}")
         recording.data = {"student": step.student, "digest": digest, "status": status,
@@ -180,7 +224,7 @@ def table(rt: Runtime, step: GradeStep) -> None:
             raise Ac295Error(f"{step.task}: {student} has no result; run {step.task}.{student}.")
         notes = records.read(records.local_of(path)) or {}
         rows.append([student, record.get("digest") or "", record["status"],
-                     record.get("reason") or "", notes.get("node", "")])
+                     _one_line(record.get("reason") or ""), notes.get("node", "")])
     head = ["student", "digest", "result", "reason", "node"]
     step.table.mkdir(parents=True, exist_ok=True)
     with open(step.table / "results.csv", "w", newline="", encoding="utf-8") as out:
@@ -207,7 +251,9 @@ class Grade(Kind[GradeStep]):
                 "{registry}/{student}/app:1", required=True),
             Key("command", "command", "the check's command (default: the image's CMD)"),
             expect_mod.KEY,
-            Key("timeout", "integer", "seconds one check may take (default 300)"))
+            Key("timeout", "integer", "seconds one check may take (default 300); past it, "
+                "the student's check is stopped and graded failed"),
+            *isolation.KEYS)
     summary = "grade a class: one check per student's image, and the results table"
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> GradeStep:
@@ -225,6 +271,7 @@ class Grade(Kind[GradeStep]):
         return GradeStep(**common, roster=roster, students=students, image=image,
                          command=f.command("command"), expect=expect_mod.parse(f),
                          timeout=f.positive("timeout") or 300,
+                         user=isolation.user(f), writable=isolation.writable(f),
                          records=tuple(records.path_in(state, f"{common['exercise']}:{base}."
                                                        f"{s}") for s in students),
                          table=state / common["exercise"] / base)
@@ -235,7 +282,8 @@ class Grade(Kind[GradeStep]):
                         doc=f"grade {student}'s image", after=step.after, where=step.where,
                         lines=step.lines, student=student,
                         ref=step.image.replace("{student}", student), command=step.command,
-                        expect=step.expect, timeout=step.timeout)
+                        expect=step.expect, timeout=step.timeout, user=step.user,
+                        writable=step.writable)
             for student in step.students]
         return [step, *students]
 
@@ -252,7 +300,10 @@ class Grade(Kind[GradeStep]):
         return [step.table / "results.csv", step.table / "results.md"]
 
     def task(self, step: GradeStep, ctx: TaskContext) -> dict[str, Any]:
-        return {"actions": [action(table, ctx.rt, step)]}
+        # the table shows where each check ran, from the notes beside the records: a regrade
+        # on other nodes with the same results changes only those
+        return {"actions": [action(table, ctx.rt, step)],
+                "file_dep": [str(records.local_of(path)) for path in step.records]}
 
     def shell(self, step: GradeStep, ctx: TaskContext, request: ShellRequest
               ) -> ContextManager[Session] | str:

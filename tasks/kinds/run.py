@@ -1,6 +1,8 @@
 """``run:`` (one-shot): run a container from an image step's result and check its output.
 
-It reruns when its image's content or the step's own config changes; its record holds only
+The container is isolated as ``tasks.kinds.isolation`` says (no network unless it names
+one, no capabilities, a read-only root, bounded resources and output); ``user:`` and
+``writable:`` change that. It reruns when its image's content or the step's own config changes; its record holds only
 the outcome, so downstream steps rerun only if the outcome changed. On a network it talks to
 live services whose images are not among its inputs, so there it runs every time.
 (``run:`` with ``detach: true`` is a service: ``tasks.kinds.service``.)
@@ -21,10 +23,12 @@ from ..cluster import jobs
 from ..engine import containers, rootless
 from ..engine import shells as engine_shells
 from ..engine.options import ContainerOptions
-from ..errors import ClusterError, RecordMissing, ShellError, SpecError, did_you_mean
+from ..errors import (CheckFailed, ClusterError, RecordMissing, ShellError, SpecError,
+                      did_you_mean)
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from . import expect as expect_mod
+from . import isolation
 from .actions import action, recorded
 from ..progress import progress
 from . import container, shells
@@ -54,6 +58,7 @@ class RunStep(Step):
     working_dir: str | None = None
     user: str | None = None
     volumes: tuple[container.Use, ...] = ()
+    writable: bool = False  # a writable root file system (default: read-only)
 
     @property
     def source(self) -> str:
@@ -116,9 +121,10 @@ def run(rt: Runtime, step: RunStep, network: str | None,
             raise ClusterError(f"{step.task}: {', '.join(container.used(step))} cannot be "
                                "used on the cluster yet. Run this exercise without cluster "
                                "mode.")
+        profile = isolation.profile("", step.writable, network)  # user: in ``options``
         if swarm is not None:  # a Swarm job: the same checks, the same record
             job = jobs.run(rt.engine, swarm, image_id, step.command, step.env, step.timeout,
-                           rt.engine.labels(step.task), step.task, progress, network=network)
+                           rt.engine.labels(step.task), step.task, progress, profile)
             for line in job.stdout.splitlines():
                 progress(line)
             progress(f"(ran on {job.node})")
@@ -126,9 +132,16 @@ def run(rt: Runtime, step: RunStep, network: str | None,
         else:
             outcome = containers.run_once(rt.engine, image_id, step.command, step.env,
                                           step.timeout, rt.engine.labels(step.task), step.task,
-                                          progress, network, options, keep=keep)
-        expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
-                          outcome.stderr, step.where.file)
+                                          progress, profile, options, keep=keep)
+        try:
+            expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
+                              outcome.stderr, step.where.file)
+        except CheckFailed as err:
+            told = isolation.hints(outcome.stdout + outcome.stderr)
+            if not told:
+                raise
+            raise CheckFailed(f"{err}\n--- the container is isolated ---\n"
+                              + "\n".join(f"- {line}" for line in told)) from None
         # What the checks read, and nothing of the image: the same output from a rebuilt
         # image leaves this record as it was, and what reads it stays up to date.
         recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
@@ -163,7 +176,8 @@ class Run(Kind[RunStep]):
     keys = SHARED_KEYS + (expect_mod.KEY,
                           Key("timeout", "integer", "seconds it may take (default 300)"),
                           Key("runtime", "string", "docker (default), or rootless: podman as "
-                              "an unprivileged user, no daemon; 'run:' then names a save step"))
+                              "an unprivileged user, no daemon; 'run:' then names a save step"),
+                          isolation.WRITABLE)
     summary = "run a one-shot container and check its exit code and output"
     lock_fields = ("exit_code", "stdout", "stderr")
     lock_doc = "`exit_code`, `stdout`, `stderr`"
@@ -187,14 +201,15 @@ class Run(Kind[RunStep]):
         if runtime == "rootless" and "network" in f.node:
             raise SpecError(f.where("network"), "a rootless run has no network (podman runs "
                             "it with --network none).", "Remove 'network:' or the runtime.")
-        for key in container.NAMES:
+        for key in (*container.NAMES, isolation.WRITABLE.name):
             if runtime == "rootless" and key in f.node:
                 raise SpecError(f.where(key), f"a rootless run has no '{key}' here.",
                                 f"Remove '{key}' or the runtime.")
         return RunStep(**common, image=f.required("run"), command=f.command("command"),
                        env=f.mapping("env"), expect=expect_mod.parse(f),
                        timeout=f.positive("timeout") or 300, network=f.text("network"),
-                       runtime=runtime, **container.parse(f, folder))
+                       runtime=runtime, writable=isolation.writable(f),
+                       **container.parse(f, folder))
 
     def local_refs(self, step: RunStep) -> list[LocalRef]:
         if step.runtime == "rootless":

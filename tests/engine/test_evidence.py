@@ -145,6 +145,7 @@ def container_engine(status: int, stdout: bytes = b"") -> tuple[mock.Mock, mock.
     container = mock.Mock(spec=Container, id="c0ffee")
     container.wait.return_value = {"StatusCode": status}
     container.logs.return_value = stdout
+    container.attach.return_value = iter([(stdout, None)] if stdout else [])  # a run's output
     client.containers = mock.Mock(spec=ContainerCollection)
     client.containers.create.return_value = container
     client.containers.list.return_value = []

@@ -186,6 +186,12 @@ def test_new_kinds_are_frozen(tmp_path):
     ("p:\n  push: rec\n", "steps.p.push", "push: rec", "makes no image"),
     # a network step takes no run keys
     ("n:\n  network: x\n  detach: true\n", "steps.n.detach", "detach:", "unknown key"),
+    # writable: not for a rootless run, nor for a service
+    ("r:\n  run: img\n  writable: yes please\n", "steps.r.writable", "writable:", "must be"),
+    ("r:\n  run: img\n  runtime: rootless\n  writable: true\n", "steps.r.writable",
+     "writable:", "a rootless run has no 'writable'"),
+    ("s:\n  run: img\n  detach: true\n  writable: true\n", "steps.s.writable", "writable:",
+     "unknown key"),
 ])
 def test_broken_service_and_kind_specs(tmp_path, steps, key, marker, message):
     root = write_project(tmp_path, steps)
@@ -193,6 +199,16 @@ def test_broken_service_and_kind_specs(tmp_path, steps, key, marker, message):
     assert err.where.file == root / "exercises" / "ex" / "exercise.yml"
     assert (err.where.key, err.where.line) == (key, line_of(root, marker))
     assert message in str(err)
+
+
+@pytest.mark.parametrize("keys, user, writable", [
+    ("", None, False), ("user: 1000\n", "1000", False), ('user: "nobody"\n', "nobody", False),
+    ("writable: true\n", None, True),
+])
+def test_a_run_keeps_the_image_user_and_a_read_only_root_unless_asked(tmp_path, keys, user,
+                                                                      writable):
+    step = load(write_project(tmp_path, "r:\n  run: img\n" + textwrap.indent(keys, "  ")))["r"]
+    assert isinstance(step, RunStep) and (step.user, step.writable) == (user, writable)
 
 
 def test_commit_without_commands_key(tmp_path):
@@ -279,3 +295,15 @@ def test_type_errors_speak_yaml_not_python(tmp_path):
     err = spec_error(write_project(tmp_path, "q:\n  run: img\n  timeout: [1, 2]\n"))
     assert "must be a whole number, not a list ([1, 2])" in str(err)
     assert "LList" not in str(err) and "LDict" not in str(err)
+
+
+def test_the_isolation_explains_what_it_refused_once_each():
+    from tasks.kinds import isolation
+
+    said = isolation.hints("touch: cannot touch '/x': Read-only file system\n"
+                           "mkdir: Read-only file system\n"
+                           "OSError: [Errno 101] Network is unreachable\n")
+    assert said == ["its root file system is read-only: write under /tmp (64 MB), or add "
+                    "'writable: true' to the step",
+                    "it has no network: name a network step with 'network:'"]
+    assert isolation.hints("Answer: 2640\n") == []

@@ -27,7 +27,10 @@ TABLE = {
                             [f"{R}/k-commit-0/upstream.json"],
                             [f"{R}/k-commit-0/modified.json"], None, []),
     "k-grade-0:check": ("grade", ["table"], [],
-                        [f"{R}/k-grade-0/check.ana.json", f"{R}/k-grade-0/check.bo.json"],
+                        [f"{R}/k-grade-0/check.ana.json", f"{R}/k-grade-0/check.bo.json",
+                         # where each check ran: the notes beside the records
+                         ".ac295/local/k-grade-0/check.ana.json",
+                         ".ac295/local/k-grade-0/check.bo.json"],
                         [".ac295/k-grade-0/check/results.csv",
                          ".ac295/k-grade-0/check/results.md"], None, []),
     "k-grade-0:check.ana": ("grade-student", ["grade"], ["the registry's digest of the image"],
