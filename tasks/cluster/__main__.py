@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             cfg = config.load(Path.cwd())
-            found = nodes.up(engine, args.count, cfg.variables["base_image"], say)
+            found = nodes.up(engine, args.count, cfg.variables["base_image"], cfg.state, say)
         elif args.command == "down":
             nodes.down(engine, say)
             say("no cluster left")
@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         print(nodes.node_list(found))
         say(f"manager {found.manager}; registry {found.registry_push} (this machine) = "
             f"{found.registry_pull} (the nodes)")
+        if found.tls is not None:
+            say(f"the engines answer only TLS clients with a certificate from the cluster's CA; "
+                f"this project's: {found.tls.cert.parent}")
         say("use it: AC295_CLUSTER=swarm script/doit exercise2 demo2 grade")
         return 0
     except Ac295Error as err:

@@ -2,8 +2,13 @@
 
 Before a job runs, its image is pushed to the cluster's registry and the job names it by
 digest (``<registry>/ac295/<id>@sha256:...``): a node pulls exactly that image, whatever tags
-do meanwhile. A job's logs are read from the manager before its service is removed (they go
-with it), stdout and stderr apart. The manager is asked through ``tasks.engine.swarm``.
+do meanwhile. A job is isolated as a one-shot container is (``Isolation``: no network, no
+capabilities, a read-only root, bounded resources). Its logs are read from the manager before
+its service is removed (they go with it), stdout and stderr apart, within the output caps;
+they are also looked at every few seconds while it runs, so that a job printing without end
+is stopped early ("output too large"), as is one past its timeout ("timed out"). Its container
+is removed through its node's engine (Swarm leaves a removed job's task running). The manager
+and the nodes are asked through ``tasks.engine.swarm``.
 
 Two things Swarm does not do for one-shot jobs, done here: it spreads tasks by the ones
 running, so jobs submitted one after another all land on one node (each job is therefore
@@ -21,11 +26,13 @@ from typing import Mapping, Sequence
 
 from ..engine import containers, images, registry
 from ..engine.client import Engine
+from ..engine.containers import Isolation
 from ..engine.swarm import TERMINAL, Node, Remote, SwarmTask
-from ..errors import ClusterError
-from .nodes import Cluster
+from ..errors import ClusterError, RunLimit
+from .nodes import ENGINE_PORT, Cluster
 from ..progress import Progress
 
+PEEK = 2.0  # seconds between looks at a running job's output
 _PLACED: dict[str, int] = {}  # node id -> jobs this process placed there
 _PUBLISHED: dict[tuple[str, str], str] = {}  # (registry, image id) -> reference by digest
 
@@ -39,7 +46,7 @@ class JobOutcome(containers.Outcome):
 
 def manager(cluster: Cluster) -> Remote:
     """The cluster's manager, to be closed after use."""
-    return Remote(cluster.manager, timeout=120)
+    return Remote(cluster.manager, timeout=120, tls=cluster.tls)
 
 
 def publish(engine: Engine, cluster: Cluster, image_id: str, progress: Progress) -> str:
@@ -67,11 +74,15 @@ def ready_nodes(nodes: Sequence[Node]) -> dict[str, str]:
 
 def run(engine: Engine, cluster: Cluster, image_id: str, command: Sequence[str] | None,
         env: Mapping[str, str], timeout: int, labels: Mapping[str, str], task: str,
-        progress: Progress, network: str | None = None) -> JobOutcome:
-    """Run a one-shot job on the cluster (on an overlay ``network``) and wait for its outcome.
+        progress: Progress, isolation: Isolation = Isolation()) -> JobOutcome:
+    """Run a one-shot job on the cluster, isolated as ``isolation`` says (on its overlay
+    network, if it names one), and wait for its outcome.
 
     Raises:
-        ClusterError: no node can run it, or it did not finish within ``timeout``.
+        RunLimit: it did not finish within ``timeout``, or printed more than the caps (it is
+            removed then).
+        ClusterError: no node can run it, or it ended without running (its image could not
+            be pulled, the node refused it).
     """
     ref = publish(engine, cluster, image_id, progress)
     with manager(cluster) as remote:
@@ -81,35 +92,66 @@ def run(engine: Engine, cluster: Cluster, image_id: str, command: Sequence[str] 
                 raise ClusterError(f"{task}: no node of the cluster is ready and active.")
             node = min(nodes, key=lambda n: (_PLACED.get(n, 0), nodes[n]))
             service = remote.create_job(ref, command, f"ac295-job-{uuid.uuid4().hex[:10]}",
-                                        env, labels, node, network)
+                                        env, labels, node, isolation)
             try:
-                found = _wait(remote, service, node, timeout, task)
+                try:
+                    found = _wait(remote, service, node, timeout, task, isolation)
+                except RunLimit as err:
+                    err.node = nodes[node]
+                    raise
                 if found is None:
                     progress(f"{task}: {nodes[node]} went away before the job ended; "
                              "submitting it again")
                     continue
                 _PLACED[node] = _PLACED.get(node, 0) + 1
-                stdout, stderr = remote.logs(service)
+                stdout, stderr, over = remote.output(service, isolation)
                 for _ in range(20):  # right after the end, the logs may lag
-                    if stdout or stderr or found.state != "complete":
+                    if stdout or stderr or over or found.state != "complete":
                         break
                     time.sleep(0.25)
-                    stdout, stderr = remote.logs(service)
+                    stdout, stderr, over = remote.output(service, isolation)
+                if over:
+                    raise _too_large(task, over, nodes[node])
                 if found.exit_code is None:
                     raise ClusterError(f"{task}: the job ended {found.state} without an "
                                        f"exit code ({found.error or 'no reason given'}).")
                 return JobOutcome(found.exit_code, stdout.decode(errors="replace"),
                                   stderr.decode(errors="replace"), nodes[node])
             finally:
+                _stop(cluster, nodes[node], service)
                 remote.remove_service(service)
         raise ClusterError(f"{task}: the job was lost three times (its node went away).")
 
 
-def _wait(remote: Remote, service_id: str, node: str, timeout: int,
-          task: str) -> SwarmTask | None:
+def _stop(cluster: Cluster, hostname: str, service: str) -> None:
+    """Remove the job's container on its node (Swarm 20.10 leaves a removed job's task
+    running until it ends by itself, and a job past its timeout may never end). Only a
+    cluster whose nodes' addresses are known (``script/cluster``'s) can be asked; a node
+    that is gone has nothing left to stop."""
+    address = cluster.nodes.get(hostname)
+    if not address:
+        return
+    with Remote(f"tcp://{address}:{ENGINE_PORT}", timeout=60, tls=cluster.tls) as node:
+        if node.answers() is None:
+            node.remove_containers(service)
+
+
+def _too_large(task: str, over: str, node: str = "") -> RunLimit:
+    return RunLimit(f"{task}: {over.replace('output too large: ', 'the job printed ')}; it was "
+                    "stopped and its output dropped.", over, node)
+
+
+def _wait(remote: Remote, service_id: str, node: str, timeout: int, task: str,
+          isolation: Isolation | None = None) -> SwarmTask | None:
     """The job's final task, or None when it must be submitted again (its node is gone, or
-    drained before the job started there)."""
+    drained before the job started there).
+
+    Raises:
+        RunLimit: past ``timeout``, or (looked at every ``PEEK`` seconds while it runs) its
+            output is past the caps.
+    """
     deadline = time.monotonic() + timeout
+    peek = time.monotonic() + PEEK
     while True:
         tasks = remote.tasks(service_id)
         if tasks:
@@ -121,7 +163,13 @@ def _wait(remote: Remote, service_id: str, node: str, timeout: int,
                     placed.availability != "active"
                     and last.state in ("pending", "assigned", "new", "allocated")):
                 return None
+            if isolation is not None and last.state == "running" and time.monotonic() > peek:
+                over = remote.output(service_id, isolation)[2]
+                if over:
+                    raise _too_large(task, over)
+                peek = time.monotonic() + PEEK
         if time.monotonic() > deadline:
-            raise ClusterError(f"{task}: the job did not finish within {timeout} s (raise "
-                               "'timeout:' in the step if it needs longer).")
+            raise RunLimit(f"{task}: the job did not finish within {timeout} s (raise "
+                           "'timeout:' in the step if it needs longer).",
+                           f"timed out: still running after {timeout} s")
         time.sleep(0.2)

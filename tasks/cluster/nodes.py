@@ -5,13 +5,22 @@ Everything it makes is named ``ac295-swarm-*`` and labelled ``org.ac295.cluster=
     network  ac295-swarm-net              a bridge with a fixed subnet; the registry at .2,
                                           node i at .(10+i), other containers in the upper half
     volume   ac295-swarm-node-<i>         /var/lib/docker of node i (overlay2 on ext4)
-    cont.    ac295-swarm-node-<i>         dockerd 20.10 on tcp://<ip>:2375, on that network only
+    cont.    ac295-swarm-node-<i>         dockerd 20.10 on tcp://<ip>:2376, TLS with client
+                                          certificates (--tlsverify), on that network only
     volume   ac295-swarm-registry         the registry's storage
-    cont.    ac295-swarm-registry         the nodes pull from ac295-swarm-registry:5000; the host
-                                          pushes to 127.0.0.1:<a free port> (loopback only)
+    cont.    ac295-swarm-registry         what the nodes pull from (ac295-swarm-registry:5000):
+                                          TLS with client certificates, read-only
+    network  ac295-swarm-push             a bridge of its own for:
+    cont.    ac295-swarm-push             where this machine pushes (127.0.0.1:<a free port>,
+                                          loopback only), on the same storage
+    files    <state>/cluster/tls          the CA, the nodes' and registry's certificates, the
+                                          project's client certificate (``certs``)
 
 Node 1 is the manager (``swarm init``); the others join as workers. ``up`` converges (a second
-``up`` changes nothing; ``up 2`` after ``up 3`` removes node 3) and ``down`` removes it all.
+``up`` changes nothing; ``up 2`` after ``up 3`` removes node 3; a node whose certificates are
+not the current CA's is made again, on its volume) and ``down`` removes it all, certificates
+included. Each node opens 2376 (its engine, TLS) and what Swarm needs (2377 on the manager,
+7946, 4789), nothing else.
 
 What this machine needs of the nodes (found by trying): ``--privileged`` is refused, so the
 nodes get every capability but SYS_RESOURCE, no seccomp or AppArmor profile, the host's cgroup
@@ -30,18 +39,25 @@ from pathlib import Path
 from ..engine import images, machines
 from ..engine.client import Engine
 from ..engine.machines import Machine
-from ..engine.swarm import Remote
+from ..engine.swarm import Remote, Tls
 from ..errors import ClusterError
 from ..progress import Progress
+from . import certs
 
 PREFIX = "ac295-swarm-"
 LABEL_KEY = "org.ac295.cluster"
 LABEL = {LABEL_KEY: "swarm"}
+#: On the nodes and the registry: "<the certificates' folder> <a digest of the CA's and their
+#: own certificate>", so that one started with other files is started again.
+LABEL_TLS = "org.ac295.cluster.tls"
 NETWORK = f"{PREFIX}net"
+PUSH_NETWORK = f"{PREFIX}push"
 NODE_IMAGE = f"{PREFIX}node:1"
 REGISTRY_CONTAINER = f"{PREFIX}registry"
+PUSH_CONTAINER = f"{PREFIX}push"
 REGISTRY_VOLUME = f"{PREFIX}registry"
-ENGINE_PORT = 2375
+TLS_INSIDE = "/etc/ac295/tls"
+ENGINE_PORT = 2376
 SWARM_PORT = 2377
 #: Candidate subnets: not 10/8 (Swarm takes overlay subnets from it) nor 172.17/16 (docker0).
 SUBNETS = ("172.29.53.0/24", "172.30.53.0/24", "172.31.53.0/24", "192.168.253.0/24")
@@ -53,17 +69,24 @@ class Cluster:
     """A running cluster: its nodes' addresses and its registry's two names."""
 
     nodes: dict[str, str] = field(default_factory=dict)  # hostname -> address
-    manager: str = ""  # DOCKER_HOST of the manager, e.g. tcp://172.29.53.11:2375
+    manager: str = ""  # DOCKER_HOST of the manager, e.g. tcp://172.29.53.11:2376
     registry_push: str = ""  # where this machine's engine pushes (127.0.0.1:<port>)
     registry_pull: str = ""  # what the nodes pull from (ac295-swarm-registry:5000)
+    tls: Tls | None = None  # the client certificate the engines ask for
 
 
 def node_name(i: int) -> str:
     return f"{PREFIX}node-{i}"
 
 
-def _engine_at(address: str, timeout: int = 60) -> Remote:
-    return Remote(f"tcp://{address}:{ENGINE_PORT}", timeout=timeout)
+def client_tls(tls: Path) -> Tls:
+    """The project's client certificate in the folder ``tls``, as the engine layer takes it."""
+    found = certs.project(tls)
+    return Tls(ca=found.ca, cert=found.cert, key=found.key)
+
+
+def _engine_at(address: str, tls: Path, timeout: int = 60) -> Remote:
+    return Remote(f"tcp://{address}:{ENGINE_PORT}", timeout=timeout, tls=client_tls(tls))
 
 
 def _subnet(engine: Engine) -> ipaddress.IPv4Network:
@@ -84,37 +107,62 @@ def _subnet(engine: Engine) -> ipaddress.IPv4Network:
     raise ClusterError(f"no free subnet for the cluster among {', '.join(SUBNETS)}.")
 
 
-def registry_machine(subnet: ipaddress.IPv4Network) -> Machine:
-    """The registry the nodes pull from: published on this machine's loopback only, at a
-    free port; its storage on a volume."""
+def registry_machine(subnet: ipaddress.IPv4Network, tls: Path, mark: str) -> Machine:
+    """The registry the nodes pull from, on the cluster's network: TLS with client
+    certificates, read-only, its storage on a volume."""
     return Machine(name=REGISTRY_CONTAINER, image=NODE_IMAGE, network=NETWORK,
-                   address=str(subnet.network_address + 2), labels=LABEL,
+                   address=str(subnet.network_address + 2), labels={**LABEL, LABEL_TLS: mark},
                    hostname=REGISTRY_CONTAINER, entrypoint=["/usr/bin/docker-registry"],
-                   command=["serve", "/etc/ac295/registry.yml"], published=[5000],
+                   command=["serve", "/etc/ac295/registry.yml"], restart=True,
+                   read_only={REGISTRY_VOLUME: "/var/lib/docker-registry",
+                              str(tls / "registry"): TLS_INSIDE})
+
+
+def push_machine() -> Machine:
+    """Where this machine's engine pushes: on a network of its own, published on this
+    machine's loopback only, at a free port; the same storage as the nodes' registry."""
+    return Machine(name=PUSH_CONTAINER, image=NODE_IMAGE, network=PUSH_NETWORK, address="",
+                   labels=LABEL, hostname=PUSH_CONTAINER,
+                   entrypoint=["/usr/bin/docker-registry"],
+                   command=["serve", "/etc/ac295/registry-push.yml"], published=[5000],
                    mounts={REGISTRY_VOLUME: "/var/lib/docker-registry"}, restart=True)
 
 
-def node_machine(subnet: ipaddress.IPv4Network, i: int) -> Machine:
+def node_machine(subnet: ipaddress.IPv4Network, i: int, tls: Path, mark: str) -> Machine:
     """Node ``i``: dockerd with what this machine allows instead of ``--privileged`` (see
-    the module), its /var/lib/docker on a volume."""
+    the module), its /var/lib/docker on a volume, its certificates mounted read-only."""
     return Machine(name=node_name(i), image=NODE_IMAGE, network=NETWORK,
-                   address=str(subnet.network_address + 10 + i), labels=LABEL,
-                   hostname=node_name(i),
-                   environment={"AC295_INSECURE": f"{REGISTRY_CONTAINER}:5000 {subnet}"},
+                   address=str(subnet.network_address + 10 + i),
+                   labels={**LABEL, LABEL_TLS: mark}, hostname=node_name(i),
                    cap_add=["ALL"], cap_drop=["SYS_RESOURCE"], unconfined=True,
                    host_cgroupns=True, tmpfs=["/run", "/tmp"],
                    mounts={"/sys/fs/cgroup": "/sys/fs/cgroup",
-                           node_name(i): "/var/lib/docker"})
+                           node_name(i): "/var/lib/docker"},
+                   read_only={str(tls / f"node-{i}"): TLS_INSIDE})
 
 
-def _wait_engine(address: str, timeout: float = 90) -> Remote:
+def _converge(engine: Engine, machine: Machine, mark: str) -> None:
+    """Start the machine, or make it again when its certificates are not the ones ``mark``
+    names (or it has none: a cluster made before they were); its volumes stay."""
+    if machine.labels.get(LABEL_TLS) is not None and \
+            machine.name in machines.labelled(engine, LABEL_KEY) and \
+            machines.label(engine, machine.name, LABEL_TLS) != mark:
+        machines.remove_container(engine, machine.name)
+    if not machines.start(engine, machine.name):
+        machines.create(engine, machine)
+
+
+def _wait_engine(address: str, tls: Path, timeout: float = 180) -> Remote:
     deadline = time.monotonic() + timeout
     while True:
-        probe = _engine_at(address, timeout=5)
+        probe = _engine_at(address, tls, timeout=5)
         why = probe.answers()
         probe.close()
         if why is None:
-            return _engine_at(address)
+            return _engine_at(address, tls)
+        if "CERTIFICATE_VERIFY_FAILED" in why:
+            raise ClusterError(f"the node at {address} shows a certificate that is not from "
+                               f"the CA in {tls}. Run `script/cluster down`, then `up` again.")
         if time.monotonic() > deadline:
             raise ClusterError(f"the node at {address} did not answer within "
                                f"{timeout:.0f} s ({why}).")
@@ -165,11 +213,14 @@ def _indices(engine: Engine) -> list[int]:
                   if name.startswith(f"{PREFIX}node-"))
 
 
-def up(engine: Engine, count: int, base_image: str, progress: Progress) -> Cluster:
-    """Make, or converge to, a cluster of ``count`` nodes; it is then described.
+def up(engine: Engine, count: int, base_image: str, state: Path,
+       progress: Progress) -> Cluster:
+    """Make, or converge to, a cluster of ``count`` nodes, with its certificates in
+    ``state``/cluster/tls; it is then described.
 
     Raises:
-        ClusterError: the nodes did not come up (or there is no room for their network).
+        ClusterError: the nodes did not come up (or there is no room for their network, or
+            openssl failed).
     """
     if count < 1:
         raise ClusterError("a cluster needs at least one node.")
@@ -177,13 +228,20 @@ def up(engine: Engine, count: int, base_image: str, progress: Progress) -> Clust
     images.build(engine, NODE_FOLDER, NODE_FOLDER / "Dockerfile", NODE_IMAGE,
                  {"BASE_IMAGE": base_image}, LABEL, "cluster", lambda line: None)
     subnet = _subnet(engine)
-    if not machines.start(engine, REGISTRY_CONTAINER):
-        machines.create(engine, registry_machine(subnet))
     addresses = {i: str(subnet.network_address + 10 + i) for i in range(1, count + 1)}
+    tls = certs.folder(state).resolve()
+    if certs.ensure(tls, {f"node-{i}": a for i, a in addresses.items()},
+                    (REGISTRY_CONTAINER, str(subnet.network_address + 2))):
+        progress(f"certificates: a new CA, the nodes', the registry's and the project's in "
+                 f"{tls}")
+    mark = f"{tls} {certs.fingerprint(tls, 'registry')}"
+    _converge(engine, registry_machine(subnet, tls, mark), mark)
+    machines.create_network(engine, PUSH_NETWORK, LABEL)
+    _converge(engine, push_machine(), "")
     for i in addresses:
-        if not machines.start(engine, node_name(i)):
-            machines.create(engine, node_machine(subnet, i))
-    engines = {i: _wait_engine(address) for i, address in addresses.items()}
+        mark = f"{tls} {certs.fingerprint(tls, f'node-{i}')}"
+        _converge(engine, node_machine(subnet, i, tls, mark), mark)
+    engines = {i: _wait_engine(address, tls) for i, address in addresses.items()}
     try:
         _swarm(engines, addresses, progress)
         for i in [i for i in _indices(engine) if i > count]:
@@ -210,8 +268,9 @@ def _remove_node(engine: Engine, i: int, manager: Remote, progress: Progress) ->
 def current(engine: Engine) -> Cluster | None:
     """The cluster ``up`` made on this engine, or None when there is none (no changes)."""
     subnet = machines.bridge_subnet(engine, NETWORK)
-    ports = machines.published_ports(engine, REGISTRY_CONTAINER)
-    if subnet is None or ports is None:
+    ports = machines.published_ports(engine, PUSH_CONTAINER)
+    mark = machines.label(engine, node_name(1), LABEL_TLS)
+    if subnet is None or ports is None or not mark:
         return None
     network = ipaddress.IPv4Network(subnet)
     nodes = {node_name(i): str(network.network_address + 10 + i) for i in _indices(engine)}
@@ -220,14 +279,29 @@ def current(engine: Engine) -> Cluster | None:
     port = ports.get("5000/tcp")
     return Cluster(nodes=nodes, manager=f"tcp://{nodes[node_name(1)]}:{ENGINE_PORT}",
                    registry_push=f"127.0.0.1:{port}" if port else "",
-                   registry_pull=f"{REGISTRY_CONTAINER}:5000")
+                   registry_pull=f"{REGISTRY_CONTAINER}:5000",
+                   tls=client_tls(Path(mark.rsplit(" ", 1)[0])))
+
+
+def elsewhere(manager: str, registry: str, cert_path: str) -> Cluster:
+    """A real Swarm: its manager's DOCKER_HOST, a registry this machine and the nodes reach,
+    and a folder with ``ca.pem``, ``cert.pem`` and ``key.pem`` (Docker's $DOCKER_CERT_PATH)
+    when its engines ask for a client certificate ("": they do not, or ``ssh://``)."""
+    tls = None
+    if cert_path and manager.startswith("tcp://"):
+        folder = Path(cert_path)
+        tls = Tls(ca=folder / "ca.pem", cert=folder / "cert.pem", key=folder / "key.pem")
+    return Cluster(nodes={}, manager=manager, registry_push=registry, registry_pull=registry,
+                   tls=tls)
 
 
 def down(engine: Engine, progress: Progress) -> None:
-    """Remove the nodes, the registry, their volumes and the network (in parallel: a node's
-    /var/lib/docker takes seconds to delete)."""
+    """Remove the nodes, the registries, their volumes, the networks and the certificates
+    (in parallel: a node's /var/lib/docker takes seconds to delete)."""
     found = current(engine)
     containers = machines.labelled(engine, LABEL_KEY)
+    marks = [machines.label(engine, name, LABEL_TLS) for name in sorted(containers)]
+    mark = next((m for m in marks if m), "")
     volumes = machines.volumes(engine, LABEL_KEY, PREFIX)
 
     def remove_container(name: str) -> str:
@@ -243,8 +317,12 @@ def down(engine: Engine, progress: Progress) -> None:
             progress(f"removed {name}")
         for name in pool.map(remove_volume, volumes):
             progress(f"removed volume {name}")
-    if machines.remove_network(engine, NETWORK):
-        progress(f"removed {NETWORK}")
+    for network in (NETWORK, PUSH_NETWORK):
+        if machines.remove_network(engine, network):
+            progress(f"removed {network}")
+    tls = Path(mark.rsplit(" ", 1)[0]) if mark else None
+    if tls is not None and tls.parts[-2:] == ("cluster", "tls") and certs.remove(tls):
+        progress(f"removed the certificates in {tls}")
     if found and found.registry_push:
         for tag in images.tags(engine, found.registry_push + "/"):
             images.untag(engine, tag)
@@ -252,7 +330,7 @@ def down(engine: Engine, progress: Progress) -> None:
 
 def node_list(cluster: Cluster) -> str:
     """``docker node ls``, as the manager answers it."""
-    with Remote(cluster.manager, timeout=60) as manager:
+    with Remote(cluster.manager, timeout=60, tls=cluster.tls) as manager:
         rows = [f"{'HOSTNAME':<22} {'STATUS':<8} {'AVAILABILITY':<13} {'ROLE'}"]
         for node in sorted(manager.nodes(), key=lambda n: n.hostname):
             rows.append(f"{node.hostname:<22} {node.state:<8} {node.availability:<13} "

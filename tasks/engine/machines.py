@@ -21,7 +21,7 @@ class Machine:
     name: str
     image: str
     network: str
-    address: str
+    address: str  # "": the engine picks one
     labels: Mapping[str, str]
     hostname: str = ""
     entrypoint: Sequence[str] | None = None
@@ -29,6 +29,7 @@ class Machine:
     environment: Mapping[str, str] = field(default_factory=dict)
     published: Sequence[int] = ()  # container ports published on 127.0.0.1, at free ports
     mounts: Mapping[str, str] = field(default_factory=dict)  # volume or host path -> inside
+    read_only: Mapping[str, str] = field(default_factory=dict)  # the same, mounted read-only
     restart: bool = False  # restarted with the engine unless stopped
     cap_add: Sequence[str] = ()
     cap_drop: Sequence[str] = ()
@@ -73,6 +74,26 @@ def create_bridge(engine: Engine, name: str, subnet: str, iprange: str, gateway:
 
 
 @translated
+def create_network(engine: Engine, name: str, labels: Mapping[str, str]) -> None:
+    """A bridge network whose subnet the engine picks, unless one of that name exists."""
+    if not [n for n in engine.client.api.networks(names=[name]) if n.get("Name") == name]:
+        engine.client.networks.create(name, driver="bridge", labels=dict(labels))
+
+
+@translated
+def label(engine: Engine, name: str, key: str) -> str | None:
+    """The value of label ``key`` on container ``name`` (None: no such container or label)."""
+    import docker.errors
+
+    try:
+        attrs = engine.client.api.inspect_container(name)
+    except docker.errors.NotFound:
+        return None
+    found = ((attrs.get("Config") or {}).get("Labels") or {}).get(key)
+    return None if found is None else str(found)
+
+
+@translated
 def start(engine: Engine, name: str) -> bool:
     """Start container ``name`` if it is not running; False if there is no such container."""
     import docker.errors
@@ -93,9 +114,10 @@ def create(engine: Engine, machine: Machine) -> None:
     host: dict[str, Any] = {}
     if machine.published:
         host["port_bindings"] = {port: ("127.0.0.1", None) for port in machine.published}
-    if machine.mounts:
-        host["binds"] = {source: {"bind": inside, "mode": "rw"}
-                         for source, inside in machine.mounts.items()}
+    if machine.mounts or machine.read_only:
+        host["binds"] = {source: {"bind": inside, "mode": mode}
+                         for mode, mounts in (("rw", machine.mounts), ("ro", machine.read_only))
+                         for source, inside in mounts.items()}
     if machine.restart:
         host["restart_policy"] = {"Name": "unless-stopped"}
     if machine.cap_add:
@@ -109,7 +131,7 @@ def create(engine: Engine, machine: Machine) -> None:
     if machine.tmpfs:
         host["tmpfs"] = {folder: "" for folder in machine.tmpfs}
     networking = api.create_networking_config(
-        {machine.network: api.create_endpoint_config(ipv4_address=machine.address)})
+        {machine.network: api.create_endpoint_config(ipv4_address=machine.address or None)})
     made = api.create_container(
         name=machine.name, image=machine.image, hostname=machine.hostname or None,
         entrypoint=list(machine.entrypoint) if machine.entrypoint is not None else None,

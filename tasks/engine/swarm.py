@@ -1,6 +1,7 @@
 """A Docker Swarm through the Docker API of its manager (or of one of its nodes).
 
-``Remote`` is the engine at an address (``tcp://host:2375``): joining and leaving the Swarm,
+``Remote`` is the engine at an address (``tcp://host:2376``, with the client certificate
+``Tls`` names when the engine asks for one): joining and leaving the Swarm,
 its nodes, services (long-running, or replicated jobs that run once), their tasks and logs,
 and overlay networks. Plain values in and out (``Node``, ``SwarmTask``, ids, names); the
 SDK's exceptions leave as ``EngineError``. What to run where, and when to give up, is
@@ -13,8 +14,19 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from .boundary import translated
+from pathlib import Path
 
+from .boundary import translated
+from .containers import Isolation
+
+#: What a job's engine keeps of its output on the node: two files of at most 16 MB. A file
+#: full enough to be rotated holds more than a job's caps let through (a line costs at most
+#: 70 bytes of JSON beside its text, which JSON at most sextuples: 20,000 lines and 1 MB on
+#: each stream fill at most 15.4 MB), so output that was dropped is never graded: reading
+#: it back finds the job too large first.
+LOG_OPTIONS = {"max-size": "16m", "max-file": "2"}
+#: The Docker API version asked of a TLS engine (Debian's 20.10; newer engines serve it too).
+API_VERSION = "1.41"
 #: Task states after which a Swarm task does nothing more.
 TERMINAL = frozenset({"complete", "failed", "rejected", "shutdown", "orphaned", "remove"})
 
@@ -41,10 +53,29 @@ class SwarmTask:
     error: str  # why it failed, as Swarm says ("" if it did not say)
 
 
-def _client(base_url: str, timeout: int) -> Any:
-    import docker
+@dataclass(frozen=True)
+class Tls:
+    """A client certificate and its key, and the CA whose certificates the engine must show."""
 
-    return docker.DockerClient(base_url=base_url, timeout=timeout)
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def _client(base_url: str, timeout: int, tls: Tls | None = None) -> Any:
+    import docker
+    import docker.tls
+
+    if tls is None:
+        return docker.DockerClient(base_url=base_url, timeout=timeout)
+    config = docker.tls.TLSConfig(client_cert=(str(tls.cert), str(tls.key)),
+                                  ca_cert=str(tls.ca), verify=True)
+    # the API version is named, so that nothing is asked before requests is told to verify
+    # with this CA and not with $REQUESTS_CA_BUNDLE (the system's CAs), which it prefers
+    client = docker.DockerClient(base_url=base_url, timeout=timeout, tls=config,
+                                 version=API_VERSION)
+    client.api.trust_env = False
+    return client
 
 
 class Remote:
@@ -54,20 +85,23 @@ class Remote:
     Args:
         base_url: the engine's address, ``tcp://host:port``.
         timeout: seconds a request may take.
-        factory: makes the client from (base_url, timeout); a fake in unit tests.
+        tls: the client certificate to show, and the CA the engine's certificate must come
+            from (None: plain TCP, or what ``ssh://`` brings).
+        factory: makes the client from (base_url, timeout, tls); a fake in unit tests.
     """
 
-    def __init__(self, base_url: str, timeout: int = 120,
-                 factory: Callable[[str, int], Any] | None = None) -> None:
+    def __init__(self, base_url: str, timeout: int = 120, tls: Tls | None = None,
+                 factory: Callable[[str, int, Tls | None], Any] | None = None) -> None:
         self.base_url = base_url
         self.timeout = timeout
+        self.tls = tls
         self._factory = factory or _client
         self._connected: Any = None
 
     @property
     def _api(self) -> Any:
         if self._connected is None:
-            self._connected = self._factory(self.base_url, self.timeout)
+            self._connected = self._factory(self.base_url, self.timeout, self.tls)
         return self._connected
 
     def close(self) -> None:
@@ -150,18 +184,27 @@ class Remote:
     @translated
     def create_job(self, image: str, command: Sequence[str] | None, name: str,
                    env: Mapping[str, str], labels: Mapping[str, str], node_id: str | None,
-                   network: str | None) -> str:
-        """A replicated job of one task that is never restarted (on ``node_id`` if given, on
-        ``network`` if given); its service id."""
-        from docker.types import RestartPolicy, ServiceMode
+                   isolation: Isolation) -> str:
+        """A replicated job of one task that is never restarted (on ``node_id`` if given),
+        isolated as a one-shot container is (``isolation``; the nodes' engines add
+        no-new-privileges and give a container without a network none); its service id."""
+        from docker.types import Mount, Resources, RestartPolicy, ServiceMode
 
+        resources = Resources(cpu_limit=int(isolation.cpus * 1e9), mem_limit=isolation.memory)
+        resources["Limits"]["Pids"] = isolation.pids  # API 1.41; the SDK has no argument
         return str(self._api.services.create(
             image, command=list(command) if command is not None else None, name=name,
             mode=ServiceMode("replicated-job", concurrency=1, replicas=1),
             restart_policy=RestartPolicy(condition="none"),
             env=[f"{k}={v}" for k, v in env.items()], labels=dict(labels),
+            container_labels=dict(labels),  # the node's engine tells whose container it is
             constraints=[f"node.id=={node_id}"] if node_id else [],
-            networks=[network] if network else []).id)
+            networks=[isolation.network] if isolation.network else [],
+            cap_drop=["ALL"], read_only=not isolation.writable, user=isolation.user or None,
+            mounts=[Mount("/tmp", None, type="tmpfs", tmpfs_size=isolation.tmp,
+                          tmpfs_mode=0o1777)],
+            resources=resources, log_driver="json-file",
+            log_driver_options=dict(LOG_OPTIONS)).id)
 
     @translated
     def create_service(self, image: str, command: Sequence[str] | None, name: str,
@@ -199,28 +242,59 @@ class Remote:
             pass
 
     @translated
+    def remove_containers(self, service_id: str) -> int:
+        """Remove (killing them first) this engine's containers of a service's tasks; how
+        many. Swarm leaves a removed job's task running until it ends by itself."""
+        found = self._api.api.containers(
+            all=True, filters={"label": f"com.docker.swarm.service.id={service_id}"})
+        for container in found:
+            self._api.api.remove_container(container["Id"], force=True)
+        return len(found)
+
+    @translated
     def tasks(self, service_id: str) -> list[SwarmTask]:
         """The service's tasks, in the manager's order."""
         return [_task(t) for t in self._api.api.tasks(filters={"service": service_id})]
 
     @translated
     def logs(self, service_id: str) -> tuple[bytes, bytes]:
-        """A service's stdout and stderr, apart (the SDK's ``logs`` merges them): frames of a
-        stream byte, three pad bytes, a big-endian size."""
+        """A service's stdout and stderr, apart (the SDK's ``logs`` merges them)."""
+        out, err, _ = self.output(service_id, None)
+        return out, err
+
+    @translated
+    def output(self, service_id: str, isolation: Isolation | None
+               ) -> tuple[bytes, bytes, str]:
+        """A job's stdout and stderr so far, apart, as far as ``isolation``'s caps allow:
+        reading stops at the first stream past one, and the third value says which
+        ("output too large: ...", or "" when all of it fit). Frames of a stream byte,
+        three pad bytes, a big-endian size, one per line (or per 16 KB of one)."""
         api = self._api.api
         answer = api._get(api._url("/services/{0}/logs", service_id),
                           params={"stdout": 1, "stderr": 1, "follow": 0, "tail": "all"},
                           stream=True)
         api._raise_for_status(answer)
-        out: list[bytes] = []
-        err: list[bytes] = []
-        raw = answer.raw
-        while len(header := raw.read(8)) == 8:
-            stream, size = struct.unpack(">BxxxL", header)
-            data = raw.read(size)
-            (err if stream == 2 else out).append(data)
-        answer.close()
-        return b"".join(out), b"".join(err)
+        kept = {1: bytearray(), 2: bytearray()}
+        seen = {1: 0, 2: 0}
+        lines = {1: 0, 2: 0}
+        over = ""
+        try:
+            reader = answer.raw
+            while not over and len(header := reader.read(8)) == 8:
+                kind, size = struct.unpack(">BxxxL", header)
+                data = reader.read(size)
+                stream = 2 if kind == 2 else 1
+                seen[stream] += len(data)
+                lines[stream] += 1
+                if isolation is None:
+                    kept[stream] += data
+                    continue
+                kept[stream] += data[:max(isolation.output - len(kept[stream]), 0)]
+                over = isolation.too_large("stderr" if stream == 2 else "stdout",
+                                           seen[stream], lines[stream])
+        finally:
+            answer.close()
+        return bytes(kept[1]), bytes(kept[2]), over
 
     # --- overlay networks -------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """What actions and checks share in one doit process: the config, the engine, the registry."""
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,8 @@ class Runtime:
     @property
     def swarm(self) -> Any:
         """The Swarm this run's containers go to (``cluster: swarm``), or None (the local
-        engine). A real Swarm is named by ``cluster_manager`` (its DOCKER_HOST) and
+        engine). A real Swarm is named by ``cluster_manager`` (its DOCKER_HOST; with
+        ``$DOCKER_CERT_PATH``, asked with the client certificate there) and
         ``cluster_registry`` (a registry both this machine and the nodes reach); without
         them, the cluster ``script/cluster up`` made here.
 
@@ -62,7 +65,7 @@ class Runtime:
         mode = self.config.variables.get("cluster", "")
         if not mode:
             return None
-        from ..cluster.nodes import Cluster, current
+        from ..cluster.nodes import current, elsewhere
 
         if mode != "swarm":
             raise ClusterError(f"unknown cluster '{mode}': 'swarm', or nothing for the local "
@@ -73,8 +76,7 @@ class Runtime:
             if not shared:
                 raise ClusterError("'cluster_manager' is set but not 'cluster_registry': the "
                                    "registry this machine pushes to and the nodes pull from.")
-            return Cluster(nodes={}, manager=manager, registry_push=shared,
-                           registry_pull=shared)
+            return elsewhere(manager, shared, os.environ.get("DOCKER_CERT_PATH", ""))
         found = current(self.engine)
         if found is None:
             raise ClusterError("cluster mode (cluster: swarm), but no cluster runs here: make "

@@ -12,8 +12,9 @@ import pytest
 
 from tasks.cluster import jobs
 from tasks.cluster.nodes import Cluster
+from tasks.engine.containers import Isolation
 from tasks.engine.swarm import Node, Remote, SwarmTask
-from tasks.errors import ClusterError
+from tasks.errors import RunLimit
 
 
 def node(ident: str, name: str, state: str = "ready", availability: str = "active") -> Node:
@@ -48,13 +49,27 @@ def test_wait_ends_with_the_last_task_or_asks_to_resubmit(placed, tasks, expecte
     assert (found.state if found else None) == expected
 
 
-def test_wait_times_out_with_an_error(monkeypatch):
+def test_wait_times_out_with_a_run_limit(monkeypatch):
     remote = fake_remote([task("running")], node("a", "n1"))
-    clock = iter([0.0, 0.0, 100.0])
+    clock = iter([0.0, 0.0, 0.0, 100.0])
     monkeypatch.setattr(jobs.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
-    with pytest.raises(ClusterError, match="within 5 s"):
+    with pytest.raises(RunLimit, match="within 5 s") as raised:
         jobs._wait(remote, "svc", "a", 5, "ex:check")
+    assert raised.value.reason == "timed out: still running after 5 s"
+
+
+def test_a_running_job_past_its_output_caps_is_stopped_before_it_ends(monkeypatch):
+    remote = fake_remote([task("running")], node("a", "n1"))
+    remote.output.side_effect = [(b"", b"", ""),
+                                 (b"y" * 100, b"", "output too large: more than 1 MB on stdout")]
+    clock = iter(range(0, 1000, 1))  # a second a look: a look at its output every other
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
+    with pytest.raises(RunLimit) as raised:
+        jobs._wait(remote, "svc", "a", 300, "ex:check", Isolation())
+    assert raised.value.reason == "output too large: more than 1 MB on stdout"
+    assert remote.output.call_count == 2
 
 
 def test_an_image_is_pushed_once_per_cluster_registry(monkeypatch):
@@ -94,7 +109,7 @@ def test_a_job_lost_with_its_node_is_submitted_again_elsewhere(monkeypatch):
         return [task("complete", code=3)]
 
     remote.tasks.side_effect = tasks
-    remote.logs.return_value = (b"out\n", b"err\n")
+    remote.output.return_value = (b"out\n", b"err\n", "")
     monkeypatch.setattr(jobs, "manager", lambda cluster: remote)
     said: list[str] = []
     found = jobs.run(mock.Mock(), Cluster(), "sha256:" + "a" * 64, ["true"], {}, 60, {},
@@ -102,5 +117,55 @@ def test_a_job_lost_with_its_node_is_submitted_again_elsewhere(monkeypatch):
     assert (found.exit_code, found.stdout, found.stderr, found.node) == (3, "out\n", "err\n",
                                                                         "n2")
     assert [c.args[5] for c in remote.create_job.call_args_list] == ["a", "b"]  # node ids
+    assert [c.args[6] for c in remote.create_job.call_args_list] == [Isolation()] * 2
     assert [c.args[0] for c in remote.remove_service.call_args_list] == ["svc1", "svc2"]
     assert any("n1 went away" in line for line in said)
+
+
+def test_a_job_whose_output_ends_past_the_caps_is_a_run_limit(monkeypatch):
+    monkeypatch.setattr(jobs, "publish", lambda *args: "reg:5000/ac295/x@sha256:d")
+    remote = mock.create_autospec(Remote, instance=True)
+    remote.__enter__.return_value = remote
+    remote.nodes.return_value = [node("a", "n1")]
+    remote.create_job.return_value = "svc"
+    remote.tasks.return_value = [task("complete", code=0)]
+    remote.output.return_value = (b"y" * 1000, b"", "output too large: more than 20000 lines "
+                                                    "on stdout")
+    monkeypatch.setattr(jobs, "manager", lambda cluster: remote)
+    with pytest.raises(RunLimit) as raised:
+        jobs.run(mock.Mock(), Cluster(), "sha256:" + "a" * 64, None, {}, 60, {}, "ex:q",
+                 lambda line: None)
+    assert raised.value.reason == "output too large: more than 20000 lines on stdout"
+    remote.remove_service.assert_called_once_with("svc")
+
+
+def test_a_job_past_its_timeout_is_removed_from_its_node_then_from_the_swarm(monkeypatch):
+    """Swarm leaves a removed job's task running: its node's engine removes the container."""
+    monkeypatch.setattr(jobs, "publish", lambda *args: "reg:5000/ac295/x@sha256:d")
+    monkeypatch.setattr(jobs, "_PLACED", {})
+    order: list[str] = []
+    remote = mock.create_autospec(Remote, instance=True)
+    remote.__enter__.return_value = remote
+    remote.nodes.return_value = [node("a", "ac295-swarm-node-2")]
+    remote.create_job.return_value = "svc"
+    remote.remove_service.side_effect = lambda service: order.append(f"swarm rm {service}")
+    monkeypatch.setattr(jobs, "manager", lambda cluster: remote)
+
+    def timed_out(*args, **kwargs):
+        raise RunLimit("ex:q: ... within 60 s", "timed out: still running after 60 s")
+
+    monkeypatch.setattr(jobs, "_wait", timed_out)
+    on_node = mock.create_autospec(Remote, instance=True)
+    on_node.__enter__.return_value = on_node
+    on_node.answers.return_value = None
+    on_node.remove_containers.side_effect = lambda service: order.append(f"node rm {service}")
+    asked = []
+    monkeypatch.setattr(jobs, "Remote", lambda url, timeout, tls: asked.append((url, tls))
+                        or on_node)
+    cluster = Cluster(nodes={"ac295-swarm-node-2": "172.29.53.12"}, tls="tls")  # type: ignore
+    with pytest.raises(RunLimit) as raised:
+        jobs.run(mock.Mock(), cluster, "sha256:" + "a" * 64, None, {}, 60, {}, "ex:q",
+                 lambda line: None)
+    assert raised.value.node == "ac295-swarm-node-2"  # the grade's table names it
+    assert asked == [("tcp://172.29.53.12:2376", "tls")]
+    assert order == ["node rm svc", "swarm rm svc"]
