@@ -85,7 +85,8 @@ class Buildah:
 
     # --- the three ways to make an image ---------------------------------------------
 
-    def build(self, request: BuildRequest, progress: Progress) -> Made:
+    def build(self, request: BuildRequest, progress: Progress, export: Path | None = None
+              ) -> Made:
         with self._locked():
             names = self._prepare_bases(request.bases, request.args, progress)
             args = {key: names.get(value, value) for key, value in request.args.items()}
@@ -96,10 +97,11 @@ class Buildah:
             self._bud(command + [str(request.context)], request.transit, request.task,
                       f"Fix the Dockerfile {request.dockerfile} or the files it uses, then "
                       "rerun.", 0, progress)
-            digest = self._push(request.transit, request.task, progress)
-        return self._into_engine(request.transit, digest, request.tag, progress)
+            digest = self._push(request.transit, request.task, progress, export)
+        return self._deliver(request.transit, digest, request.tag, progress, export)
 
-    def import_rootfs(self, request: ImportRequest, progress: Progress) -> Made:
+    def import_rootfs(self, request: ImportRequest, progress: Progress,
+                      export: Path | None = None) -> Made:
         with self._locked(), self._scratch() as folder:
             progress(f"importing {request.tarball} "
                      f"({request.tarball.stat().st_size / 1e6:.0f} MB) as {request.tag}")
@@ -115,10 +117,11 @@ class Buildah:
             self._bud(command + [str(folder)], request.transit, request.task,
                       f"Check the tarball {request.tarball} and the step's 'changes:'.", 0,
                       progress)
-            digest = self._push(request.transit, request.task, progress)
-        return self._into_engine(request.transit, digest, request.tag, progress)
+            digest = self._push(request.transit, request.task, progress, export)
+        return self._deliver(request.transit, digest, request.tag, progress, export)
 
-    def commit(self, request: CommitRequest, progress: Progress) -> Made:
+    def commit(self, request: CommitRequest, progress: Progress, export: Path | None = None
+               ) -> Made:
         if not request.source:
             raise BuildError(f"{request.task}: the image it starts from is in no registry, "
                              "so buildah cannot read it. Run the step that makes it again.")
@@ -136,8 +139,8 @@ class Buildah:
                           "The image was not committed.", request.timeout, progress)
             except BuildError as err:
                 raise CommandFailed(f"{err} {request.fix}") from None
-            digest = self._push(request.transit, request.task, progress)
-        return self._into_engine(request.transit, digest, request.tag, progress)
+            digest = self._push(request.transit, request.task, progress, export)
+        return self._deliver(request.transit, digest, request.tag, progress, export)
 
     def push(self, image_id: str, ref: str, source: str, progress: Progress
              ) -> tuple[str, int]:
@@ -191,10 +194,10 @@ class Buildah:
 
     def _names(self) -> dict[str, list[str]]:
         """Every image of the storage, by id, with its names."""
-        out = _command(self._base() + ["images", "--json"], 120, None, BuildError,
-                       "listing buildah's images")
+        out = _command(self._base() + ["images", "--json", "--no-trunc"], 120, None,
+                       BuildError, "listing buildah's images")
         listed = json.loads("\n".join(out) or "[]")
-        return {str(i.get("id", "")): list(i.get("names") or []) for i in listed}
+        return {_bare(str(i.get("id", ""))): list(i.get("names") or []) for i in listed}
 
     def _prepare_bases(self, bases: Mapping[str, str], args: Mapping[str, str],
                        progress: Progress) -> dict[str, str]:
@@ -216,7 +219,7 @@ class Buildah:
             out = self._run(["pull", "--quiet", f"--tls-verify={_tls(source)}",
                              f"docker://{source}"], f"pulling {source} for buildah", progress,
                             600)
-            image_id = out[-1].strip() if out else ""
+            image_id = _bare(out[-1].strip()) if out else ""
             self._run(["tag", image_id, name], f"naming {source}", None)
             wanted.setdefault(image_id, set()).add(_qualified(name))
             names[ref] = name
@@ -239,19 +242,26 @@ class Buildah:
         except BuildError as err:
             raise BuildError(f"{err}{fix}") from None
 
-    def _push(self, transit: str, task: str, progress: Progress) -> str:
-        """Push the image just built; return the registry's digest; forget it here."""
+    def _push(self, transit: str, task: str, progress: Progress, export: Path | None) -> str:
+        """Push the image just built to the registry (or, with ``export``, into an OCI
+        layout in that folder: the same manifest); return its digest; forget it here."""
+        where = f"oci:{export}:image" if export else f"docker://{transit}"
         with tempfile.TemporaryDirectory(prefix="ac295-push-") as tmp:
             digestfile = Path(tmp) / "digest"
             self._run(["push", "--quiet", "--format=oci", f"--tls-verify={_tls(transit)}",
-                       f"--digestfile={digestfile}", transit, f"docker://{transit}"],
+                       f"--digestfile={digestfile}", transit, where],
                       f"pushing {transit} for {task}", progress, 600, RegistryError)
             digest = digestfile.read_text().strip()
-        self._run(["rmi", transit], f"removing {transit} from buildah's storage", progress)
-        progress(f"{transit}: pushed {digest} (buildah)")
+        self._run(["rmi", transit], f"removing {transit} from buildah's storage", None)
+        if not export:
+            progress(f"{transit}: pushed {digest} (buildah)")
         return digest
 
-    def _into_engine(self, transit: str, digest: str, tag: str, progress: Progress) -> Made:
+    def _deliver(self, transit: str, digest: str, tag: str, progress: Progress,
+                 export: Path | None) -> Made:
+        """The engine pulls what buildah pushed (nothing to do for an export)."""
+        if export:
+            return Made("", str(export), digest)
         repository, _ = repository_tag(transit)
         image_id = registry.pull(self.engine, f"{repository}@{digest}", progress)
         images.tag(self.engine, image_id, tag)
@@ -274,6 +284,11 @@ def neutral(ref: str) -> str:
     if tag and tag.startswith("sha256:"):
         tag = "sha256-" + tag.split(":", 1)[1][:12]
     return f"localhost/{name}:{tag or 'latest'}"
+
+
+def _bare(image_id: str) -> str:
+    """An image id without its ``sha256:`` (buildah prints it both ways)."""
+    return image_id.split(":", 1)[-1]
 
 
 def _qualified(name: str) -> str:

@@ -130,16 +130,27 @@ class Builder(Protocol):
         """The registry reference an image made from ``inputs`` for ``tag`` is pushed to."""
         ...
 
-    def build(self, request: BuildRequest, progress: Progress) -> Made:
-        """Build a Dockerfile."""
+    def build(self, request: BuildRequest, progress: Progress, export: Path | None = None
+              ) -> Made:
+        """Build a Dockerfile.
+
+        Args:
+            export: instead of handing the image to the engine, write it into this folder
+                and keep nothing else (``repro-check``): an OCI layout (buildah, whose digest
+                is the registry's) or a ``docker save`` archive ``image.tar`` (docker, whose
+                digest is the image id). ``Made.registry_ref`` is then the folder.
+        """
         ...
 
-    def import_rootfs(self, request: ImportRequest, progress: Progress) -> Made:
-        """Make an image of a root file system tarball."""
+    def import_rootfs(self, request: ImportRequest, progress: Progress,
+                      export: Path | None = None) -> Made:
+        """Make an image of a root file system tarball (``export``: as for ``build``)."""
         ...
 
-    def commit(self, request: CommitRequest, progress: Progress) -> Made:
-        """Run commands in a container from an image and keep the result as an image."""
+    def commit(self, request: CommitRequest, progress: Progress, export: Path | None = None
+               ) -> Made:
+        """Run commands in a container from an image and keep the result as an image
+        (``export``: as for ``build``)."""
         ...
 
     def push(self, image_id: str, ref: str, source: str, progress: Progress
@@ -168,21 +179,33 @@ class Docker:
     def transit(self, tag: str, inputs: str) -> str:
         return ""
 
-    def build(self, request: BuildRequest, progress: Progress) -> Made:
-        return Made(images.build(self.engine, request.context, request.dockerfile,
-                                 request.tag, request.args, request.labels, request.task,
-                                 progress, nocache=request.nocache))
+    def build(self, request: BuildRequest, progress: Progress, export: Path | None = None
+              ) -> Made:
+        return self._made(images.build(
+            self.engine, request.context, request.dockerfile, request.tag, request.args,
+            request.labels, request.task, progress, nocache=request.nocache), export)
 
-    def import_rootfs(self, request: ImportRequest, progress: Progress) -> Made:
-        return Made(images.import_tarball(
+    def import_rootfs(self, request: ImportRequest, progress: Progress,
+                      export: Path | None = None) -> Made:
+        return self._made(images.import_tarball(
             self.engine, request.tarball, request.tag,
             list(request.changes) + [f'LABEL {k}="{v}"' for k, v in request.labels.items()],
-            request.task, progress, epoch=self.epoch))
+            request.task, progress, epoch=self.epoch), export)
 
-    def commit(self, request: CommitRequest, progress: Progress) -> Made:
-        return Made(containers.commit(
+    def commit(self, request: CommitRequest, progress: Progress, export: Path | None = None
+               ) -> Made:
+        return self._made(containers.commit(
             self.engine, request.source_id, request.commands, request.tag, request.timeout,
-            request.container_labels, request.labels, request.task, request.fix, progress))
+            request.container_labels, request.labels, request.task, request.fix, progress),
+            export)
+
+    def _made(self, image_id: str, export: Path | None) -> Made:
+        """The image in the engine, or (``export``) saved into that folder and removed."""
+        if export is None:
+            return Made(image_id)
+        images.save(self.engine, image_id, export / "image.tar")
+        images.remove(self.engine, image_id)
+        return Made("", str(export), image_id)
 
     def push(self, image_id: str, ref: str, source: str, progress: Progress
              ) -> tuple[str, int]:

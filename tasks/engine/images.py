@@ -367,3 +367,15 @@ def export_tree(engine: Engine, image_id: str, out: BinaryIO) -> None:
             out.write(chunk)
     finally:
         api.remove_container(container, force=True)
+
+
+@translated
+def remove(engine: Engine, image_id: str) -> None:
+    """Remove an image this project made and no longer wants (and its tags)."""
+    import docker.errors
+
+    try:
+        engine.client.api.remove_image(image_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    engine.forget_images()

@@ -24,6 +24,7 @@ from ..dsl.model import Exercise, LocalRef, Role, Step, normalize_ref
 from ..errors import LockError
 
 if TYPE_CHECKING:
+    from ..engine.builders import Made
     from .runtime import Runtime
 
 S = TypeVar("S", bound=Step)
@@ -246,6 +247,13 @@ class Kind(Generic[S]):
         return self.lock_doc or ", ".join(f"`{key}`" for key in self.lock_fields)
 
     # --- debugging --------------------------------------------------------------------
+
+    def remake(self, step: S, ctx: TaskContext, folder: Path, export: Path) -> "Made | None":
+        """Make the step's image once more for ``repro-check``, from copies of its inputs
+        under ``folder`` (made for this one attempt), with no cache, into ``export`` (see
+        ``tasks.engine.builders.Builder.build``); leave nothing else behind. None: the
+        step makes no image."""
+        return None
 
     def shell(self, step: S, ctx: TaskContext, request: "ShellRequest"
               ) -> ContextManager["Session"] | str:

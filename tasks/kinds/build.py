@@ -14,9 +14,11 @@ assembled under the state folder (``engine.contexts``) and read like any folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any, ClassVar, ContextManager, Mapping
 
 from ..digests import file_sha256
 from ..engine import contexts, images, registry
-from ..engine.builders import BuildRequest
+from ..engine.builders import BuildRequest, Made
 from ..errors import BuildError, SpecError, Where
 from ..dsl.dockerfiles import base_images, copies_whole_context
 from ..dsl.fields import Fields
@@ -35,7 +37,7 @@ from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
 from . import shells
 from .kept import kept
 from .reuse import (builder_part, identity, made_digest, made_image_uptodate, make_image,
-                    registry_source, repo_digest)
+                    registry_source, repo_digest, throwaway)
 from .runtime import Runtime
 
 
@@ -287,6 +289,27 @@ class Build(Kind[BuildStep]):
 
     def reads(self, step: BuildStep) -> Reads:
         return Reads(images=step.bases, folders=(step.context, *step.include.values()))
+
+    def remake(self, step: BuildStep, ctx: TaskContext, folder: Path, export: Path) -> Made:
+        rt = ctx.rt
+        makers = {ref: ctx.maker_record(ref) for ref in step.bases}
+        root = context_root(rt, step)  # with its included folders
+        found = made_inputs(rt, step, makers, root)
+        if found is None:
+            raise BuildError(f"{step.task}: an image {step.dockerfile} reads "
+                             f"({', '.join(step.bases)}) is not in the engine; run "
+                             f"`script/doit {step.task}` first.")
+        context = folder / "context"  # copied now: new folders, new times, same contents
+        shutil.copytree(root, context, symlinks=True, copy_function=shutil.copy)
+        if step.dockerfile.is_relative_to(step.context):
+            dockerfile = context / step.dockerfile.relative_to(step.context)
+        else:
+            dockerfile = folder / step.dockerfile.name
+            shutil.copy(step.dockerfile, dockerfile)
+        name = throwaway(step, folder)
+        return rt.builder.build(dataclasses.replace(
+            request(rt, step, makers, found[0]), context=context, dockerfile=dockerfile,
+            tag=name, transit=name, labels={}, nocache=True), progress, export=export)
 
     def task(self, step: BuildStep, ctx: TaskContext) -> dict[str, Any]:
         makers = {ref: ctx.maker_record(ref) for ref in step.bases}

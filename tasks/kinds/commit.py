@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar, ContextManager
 
 from ..digests import json_digest
-from ..engine.builders import CommitRequest
+from ..engine.builders import CommitRequest, Made
 from ..errors import SpecError
 from . import records
 from ..dsl.fields import Fields
@@ -21,7 +21,7 @@ from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
 from . import shells
 from .kept import kept
 from .reuse import (builder_part, image_facts, made_digest, made_image_uptodate, make_image,
-                    registry_source)
+                    registry_source, throwaway)
 from .runtime import Runtime
 
 
@@ -104,6 +104,17 @@ class Commit(Kind[CommitStep]):
             raise SpecError(f.where("commands"), "a commit step needs 'commands' to run.")
         return CommitStep(**common, image=f.required("commit"), commands=commands,
                           tag=f.image_ref("tag"), timeout=f.positive("timeout") or 1800)
+
+    def remake(self, step: CommitStep, ctx: TaskContext, folder: Path, export: Path) -> Made:
+        rt = ctx.rt
+        _, source_id = image_facts(rt, step.source, step.task)
+        name = throwaway(step, folder)
+        return rt.builder.commit(CommitRequest(
+            source_id=source_id, source=registry_source(rt.record_path(step.source)),
+            commands=step.commands, tag=name, timeout=step.timeout,
+            container_labels=rt.engine.labels(step.task), labels={}, task=step.task,
+            fix=f"Fix 'commands:' in {step.where.file}.", transit=name), progress,
+            export=export)
 
     def local_refs(self, step: CommitStep) -> list[LocalRef]:
         return [LocalRef("commit", step.image, "image")]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, ContextManager
@@ -28,7 +30,7 @@ from .actions import Check, Verdict, action, recorded, stale
 from ..progress import progress
 from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
 from . import shells
-from .reuse import builder_part, made_digest, made_image_uptodate, make_image
+from .reuse import builder_part, made_digest, made_image_uptodate, make_image, throwaway
 from .runtime import Runtime
 
 
@@ -191,6 +193,37 @@ class Import(Kind[ImportStep]):
                           recipe=f.quoted().texts("recipe"),
                           recipe_key=f.unexpanded().texts("recipe"),
                           deps=tuple(f.path("deps", d, folder) for d in f.texts("deps")))
+
+    def remake(self, step: ImportStep, ctx: TaskContext, folder: Path, export: Path) -> Made:
+        """The recipe run again in a copy of the exercise folder with a state folder of its
+        own (or the tarball copied), then imported."""
+        rt = ctx.rt
+        exercise = folder / "exercise"
+        state = folder / "state"
+        shutil.copytree(step.where.file.parent, exercise, symlinks=True,
+                        copy_function=shutil.copy)
+        moved = {rt.config.state: state, step.where.file.parent: exercise}
+        tarball = next((new / step.tarball.relative_to(old) for old, new in moved.items()
+                        if step.tarball.is_relative_to(old)), step.tarball)
+        labels: dict[str, str] = {}
+        if step.recipe:
+            for command in step.recipe_key:
+                recipes.run(command.replace("{state}", shlex.quote(str(state)))
+                            .replace("{root}", shlex.quote(str(rt.config.root))),
+                            exercise, step.task, step.where.file, "recipe")
+            if not tarball.is_file():
+                raise RecipeError(f"{step.task}: the recipe succeeded but did not make "
+                                  f"{tarball}. Fix 'recipe:' in {step.where.file}.")
+            manifest = content.manifest_of(tarball)
+            labels = {LABEL_ROOTFS: rootfs_identity(recipe_digest(step), manifest),
+                      LABEL_MANIFEST: ",".join(manifest)}
+        elif not tarball.exists():
+            tarball.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(step.tarball, tarball)
+        name = throwaway(step, folder)
+        return rt.builder.import_rootfs(ImportRequest(
+            tarball=tarball, tag=name, changes=step.changes, labels=labels, task=step.task,
+            transit=name), progress, export=export)
 
     def makes(self, step: ImportStep, exercise: Exercise) -> Makes:
         return Makes(images=(step.tag,))

@@ -255,3 +255,8 @@ def moved(before: str, now: str) -> str:
         return ""
     old, new = registry.Reference.parse(before).registry, registry.Reference.parse(now).registry
     return f"the registry moved ({old} -> {new}): " if old != new else ""
+
+
+def throwaway(step: Any, folder: Path) -> str:
+    """The name of an image ``repro-check`` makes and removes: one per attempt."""
+    return f"localhost/ac295-repro/{step.exercise}-{step.name}:{folder.name}".lower()
