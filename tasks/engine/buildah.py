@@ -179,9 +179,12 @@ class Buildah:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """One build at a time in this storage; what an interrupted one left goes first
+        (a working container is a whole copy of its image's files under vfs)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._run(["rm", "--all"], "removing buildah's leftover containers", None)
             yield
 
     @contextlib.contextmanager
@@ -236,7 +239,7 @@ class Buildah:
         """``buildah bud`` with the options that make it reproducible, tagged ``transit``."""
         full = [command[0], f"--timestamp={self.epoch}", "--isolation=chroot",
                 "--pull=never", "--identity-label=false", "--format=oci", "--layers=false",
-                "-t", transit] + command[1:]
+                "--force-rm", "-t", transit] + command[1:]
         try:
             self._run(full, f"building {transit} for {task}", progress, timeout)
         except BuildError as err:

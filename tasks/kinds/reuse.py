@@ -93,6 +93,10 @@ def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None,
                      or f"its inputs changed ({str(local.get('inputs_digest'))[7:19]} -> "
                         f"{digest[7:19]})")
     image_id = local.get("image_id")
+    if local.get("registry_digest"):  # a reproducible builder's: builds read it from there
+        served = rt.served_digest(str(local.get("registry")))
+        if served != local["registry_digest"]:
+            return stale(f"the registry no longer serves it under {local.get('registry')}")
     named = rt.engine.image_id(tag) if image_id else None
     if named is not None and named == image_id:  # one lookup when all is well
         return fresh(f"inputs {digest[7:19]} as recorded; {tag} is in the engine")

@@ -192,3 +192,17 @@ def test_repro_check_refuses_what_is_no_image_step(tmp_path):
         repro.check(rt, KINDS, exercises, "ex:nosuch", print)
     with pytest.raises(Ac295Error, match="makes no image"):
         repro.check(rt, KINDS, exercises, "ex:check", print)
+
+
+def test_under_buildah_an_image_the_registry_lost_is_made_again(tmp_path, monkeypatch):
+    rt = with_builder(runtime(tmp_path, [{"Id": "sha256:app", "RepoTags": ["me/app:1"]}])[0],
+                      "buildah")
+    record(rt, "ex:image", content_digest=DIGEST)
+    notes(rt, "ex:image", inputs_digest=DIGEST, image_id="sha256:app",
+          registry="127.0.0.1:5000/me/app:in-0123456789ab", registry_digest=REGISTRY_DIGEST)
+    served: dict[str, str] = {"127.0.0.1:5000/me/app:in-0123456789ab": REGISTRY_DIGEST}
+    monkeypatch.setattr(Runtime, "served_digest", lambda self, ref: served.get(ref))
+    assert reuse.made_image_uptodate(rt, "ex:image", "me/app:1", DIGEST).fresh
+    served.clear()
+    verdict = reuse.made_image_uptodate(rt, "ex:image", "me/app:1", DIGEST)
+    assert not verdict.fresh and "the registry no longer serves it" in verdict.reason
