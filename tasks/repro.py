@@ -19,7 +19,7 @@ from .engine import layers
 from .errors import Ac295Error
 from .graph.compile import made_images
 from .graph.edges import Producers
-from .kinds.base import KindTable, TaskContext
+from .kinds.base import Kind, KindTable, TaskContext
 from .kinds.runtime import Runtime
 from .dsl.model import Exercise
 from .progress import progress
@@ -43,6 +43,9 @@ def check(rt: Runtime, kinds: KindTable, exercises: list[Exercise], task: str,
         raise Ac295Error(f"no step {task}: name an image step as exercise:step, e.g. "
                          "exercise2:image (`doit list --all` lists them).")
     kind = kinds.of(step)
+    if type(kind).remake is Kind.remake:
+        raise Ac295Error(f"{task} is a {step.kind} step: it makes no image. repro-check makes "
+                         "build, import and commit steps again.")
     ctx = TaskContext(rt=rt, exercise=exercise,
                       image_records=made_images(rt, Producers(exercises, kinds,
                                                               rt.config.state)))
@@ -64,8 +67,7 @@ def check(rt: Runtime, kinds: KindTable, exercises: list[Exercise], task: str,
             export.mkdir()
             progress(f"{task}: making it ({label}) with {builder.name} in {folder}")
             if kind.remake(step, ctx, folder, export) is None:
-                raise Ac295Error(f"{task} is a {step.kind} step: it makes no image. "
-                                 "repro-check makes build, import and commit steps again.")
+                raise Ac295Error(f"{task}: its kind made no image to compare.")
             exports.append(layers.read(export))
         found = layers.compare(exports[0], exports[1])
     for line in report(task, builder.name, found):

@@ -94,8 +94,8 @@ class Buildah:
             command += [f"--build-arg={k}={v}" for k, v in sorted(args.items())]
             command += [f"--label={k}={v}" for k, v in sorted(request.labels.items())]
             command += ["--no-cache"] if request.nocache else []
-            self._bud(command + [str(request.context)], request.transit, request.task,
-                      f"Fix the Dockerfile {request.dockerfile} or the files it uses, then "
+            self._bud(command + [str(request.context)], request.transit,
+                      f"building {request.tag} for {request.task}", f"Fix the Dockerfile {request.dockerfile} or the files it uses, then "
                       "rerun.", 0, progress)
             digest = self._push(request.transit, request.task, progress, export)
         return self._deliver(request.transit, digest, request.tag, progress, export)
@@ -114,8 +114,8 @@ class Buildah:
                                   + "".join(f"{change}\n" for change in request.changes))
             command = ["bud", "-f", str(dockerfile)]
             command += [f"--label={k}={v}" for k, v in sorted(request.labels.items())]
-            self._bud(command + [str(folder)], request.transit, request.task,
-                      f"Check the tarball {request.tarball} and the step's 'changes:'.", 0,
+            self._bud(command + [str(folder)], request.transit,
+                      f"importing {request.tarball} for {request.task}", f"Check the tarball {request.tarball} and the step's 'changes:'.", 0,
                       progress)
             digest = self._push(request.transit, request.task, progress, export)
         return self._deliver(request.transit, digest, request.tag, progress, export)
@@ -135,8 +135,8 @@ class Buildah:
             command = ["bud", "-f", str(dockerfile)]
             command += [f"--label={k}={v}" for k, v in sorted(request.labels.items())]
             try:
-                self._bud(command + [str(folder)], request.transit, request.task,
-                          "The image was not committed.", request.timeout, progress)
+                self._bud(command + [str(folder)], request.transit,
+                          f"{request.task}: the commands", "The image was not committed.", request.timeout, progress)
             except BuildError as err:
                 raise CommandFailed(f"{err} {request.fix}") from None
             digest = self._push(request.transit, request.task, progress, export)
@@ -234,14 +234,14 @@ class Buildah:
         self._run(["rmi", "--prune"], "removing unnamed images", None)
         return names
 
-    def _bud(self, command: list[str], transit: str, task: str, fix: str, timeout: int,
+    def _bud(self, command: list[str], transit: str, what: str, fix: str, timeout: int,
              progress: Progress) -> None:
         """``buildah bud`` with the options that make it reproducible, tagged ``transit``."""
         full = [command[0], f"--timestamp={self.epoch}", "--isolation=chroot",
                 "--pull=never", "--identity-label=false", "--format=oci", "--layers=false",
                 "--force-rm", "-t", transit] + command[1:]
         try:
-            self._run(full, f"building {transit} for {task}", progress, timeout)
+            self._run(full, what, progress, timeout)
         except BuildError as err:
             raise BuildError(f"{err}{fix}") from None
 

@@ -14,6 +14,11 @@ An image made from inputs carries its inputs digest as a label and a content tag
 same inputs in the engine (label, confirmed by the image's own newest history entry), then in
 the registry under the content tag (one HEAD request, then a pull). That is what lets a clone
 with no records, or a revert, skip the work; ``reuse: no`` turns it off (clean builds).
+
+A reproducible builder (``builder: buildah``) puts no label in the image (a comment in a
+Dockerfile would change its bytes): it pushes the image to the registry under its content
+tag, and that is where a step finds it again. Its notes hold the registry reference and
+digest too, which the lock keeps.
 """
 from __future__ import annotations
 
