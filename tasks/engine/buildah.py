@@ -219,11 +219,12 @@ class Buildah:
                                  f"this one has none ({source or 'not in a registry'}). Push "
                                  "it to a registry, or build with the docker builder.")
             name = neutral(ref) if ref in named_by_arg else ref
-            out = self._run(["pull", "--quiet", f"--tls-verify={_tls(source)}",
-                             f"docker://{source}"], f"pulling {source} for buildah", progress,
-                            600)
-            image_id = _bare(out[-1].strip()) if out else ""
-            self._run(["tag", image_id, name], f"naming {source}", None)
+            image_id = self._pull(source, name, progress)
+            if self._manifest_digest(name) != source.rpartition("@")[2]:
+                # the storage's manifest of it is not the registry's (an image built here
+                # with the same config): buildah would write that digest into the build
+                self._run(["rmi", "--force", image_id], f"forgetting {source}", None)
+                image_id = self._pull(source, name, progress)
             wanted.setdefault(image_id, set()).add(_qualified(name))
             names[ref] = name
         listed = self._names() if wanted else {}
@@ -233,6 +234,20 @@ class Buildah:
                     self._run(["rmi", other], f"unnaming {other}", None)
         self._run(["rmi", "--prune"], "removing unnamed images", None)
         return names
+
+    def _pull(self, source: str, name: str, progress: Progress) -> str:
+        """Pull ``source`` (by digest) into the storage, name it ``name``; its image id."""
+        out = self._run(["pull", "--quiet", f"--tls-verify={_tls(source)}",
+                         f"docker://{source}"], f"pulling {source} for buildah", progress, 600)
+        image_id = _bare(out[-1].strip()) if out else ""
+        self._run(["tag", image_id, name], f"naming {source}", None)
+        return image_id
+
+    def _manifest_digest(self, name: str) -> str:
+        """The digest of the manifest buildah reads for ``name`` (and writes into a build)."""
+        out = self._run(["inspect", "--type", "image", "--format", "{{.FromImageDigest}}",
+                         name], f"reading {name}", None)
+        return out[-1].strip() if out else ""
 
     def _bud(self, command: list[str], transit: str, what: str, fix: str, timeout: int,
              progress: Progress) -> None:
@@ -255,7 +270,12 @@ class Buildah:
                        f"--digestfile={digestfile}", transit, where],
                       f"pushing {transit} for {task}", progress, 600, RegistryError)
             digest = digestfile.read_text().strip()
-        self._run(["rmi", transit], f"removing {transit} from buildah's storage", None)
+        # gone whole, not only its name: an image this storage built may have the id of a base
+        # it pulled (the same config), and its manifest is not the registry's
+        built = [i for i, names in self._names().items() if _qualified(transit) in names]
+        if built:
+            self._run(["rmi", "--force", *built], f"removing {transit} from buildah's storage",
+                      None)
         if not export:
             progress(f"{transit}: pushed {digest} (buildah)")
         return digest

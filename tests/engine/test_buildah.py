@@ -21,9 +21,11 @@ DIGEST = "sha256:" + "d" * 64
 class Recorder:
     """Stands in for ``buildah._command``: records each command, answers like buildah."""
 
-    def __init__(self, names: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, names: dict[str, list[str]] | None = None,
+                 manifests: list[str] | None = None) -> None:
         self.commands: list[list[str]] = []
         self.names = names or {}
+        self.manifests = manifests or []  # what `inspect` answers, one after the other
 
     def __call__(self, args, timeout, progress, error, what):
         self.commands.append(list(args))
@@ -31,6 +33,8 @@ class Recorder:
             else args[0]
         if verb == "pull":
             return ["c" * 64]
+        if verb == "inspect":
+            return [self.manifests.pop(0) if self.manifests else SOURCE.split("@")[1]]
         if verb == "images":
             import json
 
@@ -54,7 +58,8 @@ class Recorder:
 def setup(tmp_path, monkeypatch):
     engine, client = fake_engine()
     recorder = Recorder({"c" * 64: ["127.0.0.1:5000/ac295/base@sha256:" + "b" * 64,
-                                    "localhost/ac295/base:bookworm"]})
+                                    "localhost/ac295/base:bookworm"],
+                         "f" * 64: ["127.0.0.1:5000/me/app:in-0123456789ab"]})
     monkeypatch.setattr(buildah, "_command", recorder)
     pulled: list[str] = []
     monkeypatch.setattr(buildah.registry, "pull",
@@ -109,8 +114,18 @@ def test_the_base_is_pulled_by_digest_and_keeps_only_its_neutral_name(setup):
     removed = [c[-1] for c in recorder.commands if c[0] == "buildah" and c[7] == "rmi"]
     assert "127.0.0.1:5000/ac295/base@sha256:" + "b" * 64 in removed
     assert "localhost/ac295/base:bookworm" not in removed
-    # what was built is forgotten once pushed
-    assert "127.0.0.1:5000/me/app:in-0123456789ab" in removed
+    # what was built is forgotten once pushed, whole (by id, whatever its names)
+    assert recorder.commands[-1][7:] == ["rmi", "--force", "f" * 64]
+
+
+def test_a_base_whose_stored_manifest_is_not_the_registrys_is_pulled_again(setup):
+    builder, recorder, _, tmp_path = setup
+    recorder.manifests = ["sha256:" + "9" * 64]  # built here once, with the same config
+    builder.build(request(tmp_path), lambda line: None)
+    verbs = recorder.verbs()
+    assert verbs.count("pull") == 2 and verbs.count("tag") == 2
+    forced = [c for c in recorder.commands if c[7:9] == ["rmi", "--force"]]
+    assert forced[0][-1] == "c" * 64  # the base, gone whole before the second pull
 
 
 def test_a_base_the_dockerfile_names_keeps_that_name(setup):

@@ -47,13 +47,9 @@ def served(registry: str) -> dict[str, str]:
 
 
 def uploads(registry: Registry) -> int:
-    """Blob uploads (and cross-repository mounts) the registry has accepted, from its log."""
-    return len(re.findall(r'"POST /v2/\S+/blobs/uploads/', registry.log.read_text()))
-
-
-def manifests_written(registry: Registry) -> set[str]:
-    """The manifest references the registry was asked to write (PUT), from its log."""
-    return set(re.findall(r'"PUT /v2/(\S+)/manifests/(\S+) HTTP', registry.log.read_text()))
+    """Blob uploads the registry has completed, from its log: each ends with a PUT (a mount
+    of a blob the registry holds in another repository moves no bytes, and has none)."""
+    return len(re.findall(r'"PUT /v2/\S+/blobs/uploads/', registry.log.read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +92,14 @@ def copies(tmp_path_factory, engine):
 def test_two_copies_push_the_same_digests_for_every_image_step(copies):
     (a, registry_a), (b, registry_b) = copies
     one, two = served(registry_a.host), served(registry_b.host)
-    assert len(one) >= 8 and one == two
+    assert len(one) >= 7 and one == two
     tag = a.hub_user
     # every image step of the four, under its content tag (what the engine pulled), and the
     # pushes' tags: written here by hand, not asked of the project
-    for repository in ("ac295/base", f"{tag}/ac295_playground", "pavlosprotopapas/ac295_l2",
-                       f"ac295-local/{tag}-syllabus"):
+    repositories = ("ac295/base", f"{tag}/ac295_playground", "pavlosprotopapas/ac295_l2",
+                    f"ac295-local/{tag}-syllabus")
+    assert {name.split(":")[0] for name in one} == set(repositories)
+    for repository in repositories:
         assert [name for name in one if name.startswith(f"{repository}:in-")], repository
     for pushed in ("ac295/base:bookworm", f"{tag}/ac295_playground:exercise2",
                    "pavlosprotopapas/ac295_l2:latest"):
