@@ -95,8 +95,9 @@ class Buildah:
             command += [f"--label={k}={v}" for k, v in sorted(request.labels.items())]
             command += ["--no-cache"] if request.nocache else []
             self._bud(command + [str(request.context)], request.transit,
-                      f"building {request.tag} for {request.task}", f"Fix the Dockerfile {request.dockerfile} or the files it uses, then "
-                      "rerun.", 0, progress)
+                      f"building {request.tag} for {request.task}",
+                      f"Fix the Dockerfile {request.shown or request.dockerfile} or the files "
+                      "it uses, then rerun.", 0, progress)
             digest = self._push(request.transit, request.task, progress, export)
         return self._deliver(request.transit, digest, request.tag, progress, export)
 
@@ -115,7 +116,8 @@ class Buildah:
             command = ["bud", "-f", str(dockerfile)]
             command += [f"--label={k}={v}" for k, v in sorted(request.labels.items())]
             self._bud(command + [str(folder)], request.transit,
-                      f"importing {request.tarball} for {request.task}", f"Check the tarball {request.tarball} and the step's 'changes:'.", 0,
+                      f"importing {request.tarball} for {request.task}",
+                      f"Check the tarball {request.tarball} and the step's 'changes:'.", 0,
                       progress)
             digest = self._push(request.transit, request.task, progress, export)
         return self._deliver(request.transit, digest, request.tag, progress, export)
@@ -136,7 +138,8 @@ class Buildah:
             command += [f"--label={k}={v}" for k, v in sorted(request.labels.items())]
             try:
                 self._bud(command + [str(folder)], request.transit,
-                          f"{request.task}: the commands", "The image was not committed.", request.timeout, progress)
+                          f"{request.task}: the commands", "The image was not committed.",
+                          request.timeout, progress)
             except BuildError as err:
                 raise CommandFailed(f"{err} {request.fix}") from None
             digest = self._push(request.transit, request.task, progress, export)

@@ -155,8 +155,8 @@ class Builder(Protocol):
 
     def push(self, image_id: str, ref: str, source: str, progress: Progress
              ) -> tuple[str, int]:
-        """Push an image as ``ref``; return the registry's digest and the layers uploaded
-        (-1: not known).
+        """Push an image as ``ref`` (the engine's tag ``ref`` names it already); return the
+        registry's digest and the layers uploaded (-1: not known).
 
         Args:
             source: the image in a registry (``repository@sha256:...``) if it is in one.
@@ -209,9 +209,7 @@ class Docker:
 
     def push(self, image_id: str, ref: str, source: str, progress: Progress
              ) -> tuple[str, int]:
-        if self.engine.image_id(ref) != image_id:
-            images.tag(self.engine, image_id, ref)
-        return registry.push(self.engine, ref, progress)
+        return registry.push(self.engine, ref, progress)  # the caller tagged it ``ref``
 
 
 def choose(name: str, engine: Engine, state: Path, registry_host: str, epoch: int) -> Builder:

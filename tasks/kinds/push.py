@@ -104,6 +104,8 @@ def _push_content_tag(rt: Runtime, ref: str, image_id: str, digest: str,
     parsed = registry.Reference.parse(content)
     if not registry.copy_tag(registry.Reference.parse(ref), parsed.tag, digest):
         builder = rt.builder  # the engine pushes it, or (buildah) the manifest is copied
+        if not builder.reproducible:
+            images.tag(rt.engine, image_id, content)
         builder.push(image_id, content, f"{repository_tag(ref)[0]}@{digest}"
                      if builder.reproducible else "", progress)
     progress(f"{parsed}: content tag pushed")
