@@ -17,9 +17,13 @@ the median of several runs, each figure against its baseline:
   (f) `doit watch exercise2`: from the save of Question.py to the answer line printed,
       against plain `docker build && docker run` of the same edit
   (g) the watch process's peak memory (VmHWM) after 1 round and after 200 edit rounds
+  (h) the edit build of (d) with `builder: buildah` (byte-reproducible), against the same
+      with the docker builder
+  (i) a clean build (reuse: no) of base and the four with buildah, against the same with
+      docker; the base's tarball is made before (the same recipe for both builders)
 
 Prints one table; nothing is asserted. Cleans up what it made (images, registry, folders).
-Usage: script/bench [--reps N] [--cold-reps N] [--rounds N] [--only a,b,c,d,e,f,g]
+Usage: script/bench [--reps N] [--cold-reps N] [--rounds N] [--only a,b,c,d,e,f,g,h,i]
 """
 from __future__ import annotations
 
@@ -307,6 +311,42 @@ class Bench:
             watching.stop()
             question.write_text(original)
 
+    def edit(self, env: dict[str, str]) -> Callable[[], float]:
+        """An edit of exercise 2's Question.py and `script/doit exercise2`, timed."""
+        question = self.project / "exercises/exercise2/Question.py"
+        original = question.read_text().split("\n# bench edit")[0]
+        counter = iter(range(10**6))
+
+        def timed() -> float:
+            question.write_text(original + f"\n# bench edit {next(counter)} {time.time()}\n")
+            return run([str(self.project / "script/doit"), "exercise2"], self.project, env)
+        return timed
+
+    def figure_h(self) -> None:
+        buildah = dict(self.env, AC295_BUILDER="buildah")
+        say("(h) first run of exercise2 with buildah (its own base image; untimed)...")
+        run([str(self.project / "script/doit"), "exercise2"], self.project, buildah)
+        say(f"(h) edit build of exercise2, buildah vs docker, {self.cold_reps} runs each...")
+        ours, docker_time = median(self.cold_reps, self.edit(buildah), self.edit(self.env))
+        (self.project / "exercises/exercise2/Question.py").write_text(
+            (ROOT / "exercises/exercise2/Question.py").read_text())
+        self.row("(h) edit build of exercise2, builder: buildah", ours, "builder: docker",
+                 docker_time, f"{ours / docker_time:.2f}", "")
+
+    def figure_i(self) -> None:
+        five = ["base:image", *FOUR]
+        clean = dict(self.env, AC295_REUSE="no")
+
+        def cold(builder: str) -> Callable[[], float]:
+            return lambda: run([str(self.project / "script/doit"), *five], self.project,
+                               dict(clean, AC295_BUILDER=builder))
+
+        say(f"(i) clean build of base and the four, buildah vs docker, {self.cold_reps} runs "
+            "each...")
+        ours, docker_time = median(self.cold_reps, cold("buildah"), cold("docker"))
+        self.row("(i) clean build of base + 4 exercises, buildah", ours, "builder: docker",
+                 docker_time, f"{ours / docker_time:.2f}", "")
+
     def figure_e(self) -> None:
         reps = max(self.reps, 20)
         say(f"(e) script/bootstrap when set up vs `true`, {reps} runs each...")
@@ -336,6 +376,11 @@ class Bench:
                                   "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True)
         ours = [n for n in listing.stdout.split()
                 if n.startswith((self.registry + "/", self.tag + "-", self.tag + "chain-"))]
+        # what buildah pulled through the registry (h, i) is named by digest only there
+        pulled = subprocess.run(["docker", "images", "--format", "{{.ID}} {{.Repository}}"],
+                                capture_output=True, text=True)
+        ours += sorted({line.split()[0] for line in pulled.stdout.splitlines()
+                        if line.split()[1].startswith(self.registry + "/")})
         if ours:
             subprocess.run(["docker", "rmi", "-f", *ours], capture_output=True)
         plain = self.work / "plain-ids"  # the baselines' builds, superseded ones included
@@ -359,7 +404,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7, help="runs per figure (median)")
     parser.add_argument("--cold-reps", type=int, default=3, help="runs of the cold build")
     parser.add_argument("--rounds", type=int, default=200, help="watch rounds for (g)")
-    parser.add_argument("--only", default="a,b,c,d,e,f,g", help="figures to time, e.g. a,c")
+    parser.add_argument("--only", default="a,b,c,d,e,f,g,h,i",
+                        help="figures to time, e.g. a,c")
     args = parser.parse_args()
     only = set(args.only.split(","))
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
@@ -368,7 +414,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ac295-bench-"))
     bench = Bench(work, args.reps, args.cold_reps)
     try:
-        if only & {"a", "b", "d", "f", "g"}:
+        if only & {"a", "b", "d", "f", "g", "h", "i"}:
             bench.prepare()
         if only & {"a", "b"}:
             bench.figure_a_b()
@@ -380,6 +426,10 @@ def main() -> None:
             bench.figure_e()
         if only & {"f", "g"}:
             bench.figure_f_g("f" in only, "g" in only, args.rounds)
+        if "h" in only:
+            bench.figure_h()
+        if "i" in only:
+            bench.figure_i()
     except KeyboardInterrupt:
         say("interrupted; cleaning up")
     finally:

@@ -11,6 +11,8 @@ asks each task alone, so a step behind one that will run says ``U`` and then run
 ``why``, ``status``, ``graph`` and ``list`` only read, so Ctrl-C ends them with one line and
 exit 130, and a reader that stops early (``doit list | head``) ends them quietly: no
 traceback either way.
+``repro-check`` makes an image step's image twice and compares the two (``tasks.repro``);
+it takes the run lock, and writes no record.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from doit import get_var
 from doit.cmd_base import DoitCmdBase
 from doit.cmd_list import List as DoitList
 from doit.cmd_run import Run as DoitRun
@@ -274,3 +277,43 @@ class Run(DoitRun):
         if code == 2 and isinstance(reporter, Reporter) and not reporter.errors:
             return 1  # every error was "a task it needs failed": the failure's own code
         return code
+
+class ReproCheck(DoitCmdBase):
+    """``doit repro-check TASK ...``: make an image step twice and compare the bytes."""
+
+    name = "repro-check"
+
+    doc_purpose = ("make an image step twice (no cache, two folders, two times) and say "
+                   "whether the images are identical, or which layer and files differ")
+    doc_usage = "TASK [TASK ...]"
+    doc_description = None
+    cmd_options = ()
+
+    def _execute(self, pos_args: list[str] | None = None) -> int:
+        from .dsl import config as config_mod
+        from .errors import Ac295Error
+        from .kinds import KINDS
+        from .kinds.runtime import Runtime
+        from .project import load_isolated
+        from .repro import check
+
+        names = list(pos_args or [])
+        if not names:
+            raise InvalidCommand("name the image steps to check, e.g. `doit repro-check "
+                                 "exercise2:image`.")
+        namespace = getattr(self.loader, "namespace", None) or {}
+        root = Path(namespace.get("__file__") or "dodo.py").resolve().parent
+        try:
+            cfg = config_mod.load(root, cmdline=get_var)
+            exercises, broken, _ = load_isolated(cfg, KINDS)
+            rt = Runtime(cfg)
+            same = True
+            for name in names:
+                if name.split(":", 1)[0] in broken:
+                    raise Ac295Error(str(broken[name.split(":", 1)[0]]))
+                same = check(rt, KINDS, exercises, name,
+                             lambda line: self.outstream.write(line + "\n")) and same
+        except Ac295Error as err:
+            self.outstream.write(f"repro-check: {err}\n")
+            return 2
+        return 0 if same else 1

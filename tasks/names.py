@@ -19,7 +19,7 @@ DOIT_COMMANDS = DOIT_READ_ONLY | DOIT_WRITING
 SHELL = "shell"
 PROJECT_READ_ONLY = frozenset({"why", "status", "graph", SHELL})
 #: This project's plugin commands that run or make things (and so take the run lock).
-PROJECT_WRITING = frozenset({"watch"})
+PROJECT_WRITING = frozenset({"watch", "repro-check"})
 PROJECT_COMMANDS = PROJECT_READ_ONLY | PROJECT_WRITING
 
 #: The project's own top-level tasks (``tasks.toplevel``).

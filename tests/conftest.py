@@ -137,7 +137,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, engine):
     """A project copy that has run nothing yet, shared by the integration and cluster tests
     (its base image is made once); cleaned up after the session.
 
-    Nothing is faked: the copy debootstraps its base image, builds, runs and pushes for real,
+    Nothing is faked: the copy makes its base image (mmdebstrap), builds, runs and pushes for real,
     with its own state folder, registry port and hub user. Teardown stops its registry and
     removes the images and containers it made.
     """

@@ -22,6 +22,8 @@ ENV_PREFIX = "AC295_"
 BUILTINS = ("state", "root")
 _TOP_KEYS = ("state_dir", "variables")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+#: The values of the ``builder`` variable (tasks.engine.builders).
+BUILDERS = ("docker", "buildah")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,17 @@ class Config:
         """False when ``reuse: no``: make every image anew (no engine or registry reuse, no
         build cache), as a clean build from nothing does."""
         return self.variables.get("reuse", "yes").lower() not in ("no", "false", "0", "off")
+
+    @property
+    def builder(self) -> str:
+        """``docker`` (the default: the engine's builder) or ``buildah`` (byte-reproducible
+        images, handed to the engine through the registry); see tasks.engine.builders."""
+        return self.variables.get("builder", "docker") or "docker"
+
+    @property
+    def source_date_epoch(self) -> int:
+        """SOURCE_DATE_EPOCH: the one time reproducible images and tarballs hold."""
+        return int(self.variables.get("source_date_epoch", "0") or 0)
 
     @property
     def local_registry_port(self) -> int | None:
@@ -115,6 +128,16 @@ def load(root: Path, environ: Mapping[str, str] | None = None,
                                                      "on", "off"):
         raise SpecError(Where(path, lines.get("reuse", 0), "variables.reuse"),
                         f"'{resolved['reuse']}' is neither 'yes' nor 'no'.")
+    if (resolved.get("builder") or "docker") not in BUILDERS:
+        raise SpecError(Where(path, lines.get("builder", 0), "variables.builder"),
+                        f"'{resolved['builder']}' is neither 'docker' nor 'buildah'.",
+                        "It may come from AC295_BUILDER or the command line.")
+    epoch = resolved.get("source_date_epoch") or "0"
+    if not epoch.isdigit() or len(epoch) > 11:
+        raise SpecError(Where(path, lines.get("source_date_epoch", 0),
+                              "variables.source_date_epoch"),
+                        f"'{epoch}' is not a time in seconds since 1970 (SOURCE_DATE_EPOCH).",
+                        "Write a whole number such as 1686355200, the day bookworm came out.")
     return Config(root=root.resolve(), state=state, variables=resolved)
 
 

@@ -6,10 +6,13 @@ even though its HTTP request succeeded.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
+import io
 import json
 import os
 import re
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
@@ -191,10 +194,14 @@ def _remove_layers(engine: Engine, made: list[str]) -> None:
 
 @translated
 def import_tarball(engine: Engine, tarball: Path, tag: str, changes: Sequence[str],
-                   task: str, progress: Progress) -> str:
-    """``docker import`` a root file system tarball under ``tag``; return the new image's id.
+                   task: str, progress: Progress, epoch: int = 0) -> str:
+    """``docker import`` a root file system tarball under ``tag``, with a fixed config;
+    return the new image's id.
 
-    ``changes`` are Dockerfile instructions applied on import (CMD, ENV, LABEL).
+    ``changes`` are Dockerfile instructions applied on import (CMD, ENV, LABEL). ``docker
+    import`` writes the time of the import into the image's config, so two imports of the
+    same tarball get two ids; the config is written again here with ``epoch`` as its time
+    (``fixed_config``), and the same tarball and changes give the same image id anywhere.
     """
     import docker.errors
 
@@ -219,6 +226,57 @@ def import_tarball(engine: Engine, tarball: Path, tag: str, changes: Sequence[st
     if info is None:
         raise BuildError(f"the import of {tarball} reported success but the engine has "
                          f"no image {tag}.")
+    return fixed_config(engine, info.id, tag, epoch)
+
+
+def epoch_time(epoch: int) -> str:
+    """An RFC 3339 time for an image config, from seconds since the epoch."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+@translated
+def fixed_config(engine: Engine, image_id: str, tag: str, epoch: int) -> str:
+    """The imported image again, with a config that holds no time but ``epoch``; its id.
+
+    The config (runtime settings as the import wrote them, the layer, one history entry)
+    is loaded as a ``docker load`` archive that names the layer without holding it: the
+    engine has the layer already, and reads a layer from the archive only when it lacks it.
+    The first image is removed (its layer stays, shared with the new one).
+    """
+    attrs = engine.client.api.inspect_image(image_id)
+    when = epoch_time(epoch)
+    diff_ids = list((attrs.get("RootFS") or {}).get("Layers") or [])
+    config = {"architecture": attrs.get("Architecture") or "amd64",
+              "os": attrs.get("Os") or "linux", "created": when,
+              "config": attrs.get("Config") or {},
+              "rootfs": {"type": "layers", "diff_ids": diff_ids},
+              "history": [{"created": when, "comment": "Imported from -"}]}
+    raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    name = hashlib.sha256(raw).hexdigest()
+    layers = [f"{n}/layer.tar" for n in range(len(diff_ids))]
+    manifest = json.dumps([{"Config": f"{name}.json", "RepoTags": [tag], "Layers": layers}])
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member, data in ((f"{name}.json", raw), ("manifest.json", manifest.encode())):
+            entry = tarfile.TarInfo(member)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    for chunk in engine.client.api.load_image(archive.getvalue()):
+        detail = stream_error(chunk) if isinstance(chunk, dict) else None
+        if detail is not None:
+            raise BuildError(f"writing the fixed config of {tag} failed: {detail}")
+    info = engine.refresh(tag)
+    if info is None or info.id != f"sha256:{name}":
+        raise BuildError(f"writing the fixed config of {tag} did not give the image "
+                         f"sha256:{name[:12]}; rerun, and check `docker images`.")
+    if image_id != info.id:
+        import docker.errors
+
+        try:
+            engine.client.api.remove_image(image_id)
+        except docker.errors.APIError:
+            pass  # another tag holds it: not ours to remove
     return info.id
 
 
@@ -309,3 +367,15 @@ def export_tree(engine: Engine, image_id: str, out: BinaryIO) -> None:
             out.write(chunk)
     finally:
         api.remove_container(container, force=True)
+
+
+@translated
+def remove(engine: Engine, image_id: str) -> None:
+    """Remove an image this project made and no longer wants (and its tags)."""
+    import docker.errors
+
+    try:
+        engine.client.api.remove_image(image_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    engine.forget_images()

@@ -75,8 +75,12 @@ def step_task(rt: Runtime, kinds: KindTable, exercise: Exercise, step: Step,
                  # for `doit shell` (no image records: it needs none, and -n pickles meta)
                  "ac295_shell": ShellHook(kind, step, TaskContext(rt=rt, exercise=exercise))},
     }
-    if rt.config.local_registry_port is not None and kind.uses_registry(step, exercise):
-        task["setup"] = [REGISTRY_START]  # the registry this project runs, started first
+    if rt.config.local_registry_port is not None and (
+            kind.uses_registry(step, exercise) or (
+                rt.config.builder != "docker" and kind.makes(step, exercise).images)):
+        # the registry this project runs, started first; a reproducible builder hands every
+        # image it makes to the engine through it
+        task["setup"] = [REGISTRY_START]
     why = kind.ephemeral(step)
     if why:
         task["uptodate"] = [Always(why)]

@@ -24,6 +24,7 @@ from ..dsl.model import Exercise, LocalRef, Role, Step, normalize_ref
 from ..errors import LockError
 
 if TYPE_CHECKING:
+    from ..engine.builders import Made
     from .runtime import Runtime
 
 S = TypeVar("S", bound=Step)
@@ -214,6 +215,10 @@ class Kind(Generic[S]):
 
     #: The record fields that ``ac295.lock`` keeps for steps of this kind.
     lock_fields: ClassVar[tuple[str, ...]] = ()
+    #: Fields of the notes that ``ac295.lock`` keeps when the notes hold them: facts that
+    #: are the same on every machine only under some settings (the registry digest of an
+    #: image from a reproducible builder).
+    lock_if_noted: ClassVar[tuple[str, ...]] = ()
 
     def locks(self, step: S) -> bool:
         """True if ``ac295.lock`` keeps facts of this step."""
@@ -232,14 +237,23 @@ class Kind(Generic[S]):
             return None
         if record is None:
             raise LockError(f"{step.task} has no record; run it first.")
-        return {key: record[key] if key in record else notes.get(key)
-                for key in self.lock_fields}
+        facts = {key: record[key] if key in record else notes.get(key)
+                 for key in self.lock_fields}
+        facts.update({key: notes[key] for key in self.lock_if_noted if notes.get(key)})
+        return facts
 
     def describe_lock(self) -> str:
         """What the lock keeps of its steps, for the docs' table ("" for nothing)."""
         return self.lock_doc or ", ".join(f"`{key}`" for key in self.lock_fields)
 
     # --- debugging --------------------------------------------------------------------
+
+    def remake(self, step: S, ctx: TaskContext, folder: Path, export: Path) -> "Made | None":
+        """Make the step's image once more for ``repro-check``, from copies of its inputs
+        under ``folder`` (made for this one attempt), with no cache, into ``export`` (see
+        ``tasks.engine.builders.Builder.build``); leave nothing else behind. None: the
+        step makes no image."""
+        return None
 
     def shell(self, step: S, ctx: TaskContext, request: "ShellRequest"
               ) -> ContextManager["Session"] | str:

@@ -14,9 +14,11 @@ assembled under the state folder (``engine.contexts``) and read like any folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any, ClassVar, ContextManager, Mapping
 
 from ..digests import file_sha256
 from ..engine import contexts, images, registry
+from ..engine.builders import BuildRequest, Made
 from ..errors import BuildError, SpecError, Where
 from ..dsl.dockerfiles import base_images, copies_whole_context
 from ..dsl.fields import Fields
@@ -33,7 +36,8 @@ from ..progress import progress
 from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
 from . import shells
 from .kept import kept
-from .reuse import identity, made_image_uptodate, make_image
+from .reuse import (builder_part, identity, made_digest, made_image_uptodate, make_image,
+                    registry_source, repo_digest, throwaway)
 from .runtime import Runtime
 
 
@@ -147,12 +151,21 @@ def _repository(ref: str) -> str:
     return f"{parsed.repository}{'@' if parsed.by_digest else ':'}{parsed.tag}"
 
 
+def made_inputs(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None],
+                root: Path | None = None) -> tuple[str, dict[str, str]] | None:
+    """``inputs_of`` as the current builder makes the image (see ``reuse.made_digest``)."""
+    found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step),
+                      root or context_root(rt, step))
+    if found is None:
+        return None
+    return made_digest(rt, found[0]), {**found[1], **builder_part(rt)}
+
+
 def uptodate(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> Verdict:
     """Up to date iff the inputs digest is the recorded one and the engine still has the image."""
     if not rt.record_path(step.task).exists():
         return stale("it has no record (never ran, or its last run failed)")  # no hashing
-    found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step),
-                      context_root(rt, step))
+    found = made_inputs(rt, step, makers)
     return made_image_uptodate(rt, step.task, step.tag, found[0] if found else None,
                                found[1] if found else None)
 
@@ -166,18 +179,51 @@ def run(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None]) -> None
             if makers.get(ref) is None and rt.engine.image_id(ref) is None:
                 registry.pull(rt.engine, ref, progress)
         root = context_root(rt, step)
-        found = inputs_of(step, read_identities(rt, step, makers), context_memo(rt, step), root)
+        found = made_inputs(rt, step, makers, root)
         if found is None:
             raise BuildError(f"{step.task}: an image {step.dockerfile} reads "
                              f"({', '.join(step.bases)}) is not in the engine even after "
                              "pulling it; check its name.")
         digest, parts = found
-        labels = rt.engine.image_label(digest, step.task)
-        make_image(rt, step.task, step.tag, digest, lambda: images.build(
-            rt.engine, root, root / os.path.relpath(step.dockerfile, step.context), step.tag,
-            step.args, labels, step.task, progress, nocache=not rt.config.reuse, keep=keep,
-            shown=step.dockerfile), recording)
+        make_image(rt, step.task, step.tag, digest, lambda: rt.builder.build(
+            request(rt, step, makers, digest, keep, root), progress), recording)
         recording.local["inputs"] = parts
+
+
+def request(rt: Runtime, step: BuildStep, makers: Mapping[str, Path | None], digest: str,
+            keep: Any = None, root: Path | None = None) -> BuildRequest:
+    """What the builder needs to build the step from inputs ``digest`` (``keep``: what the
+    docker builder keeps of a failed build, ``tasks.kinds.kept``; ``root``: the context as
+    assembled, ``context_root``).
+
+    A reproducible builder labels nothing with the inputs (a comment would change the
+    bytes) and reads each base from a registry: the registry reference and digest its maker
+    noted, or the digest the engine pulled it by.
+    """
+    builder = rt.builder
+    bases: dict[str, str] = {}
+    if builder.reproducible:
+        for ref in step.bases:
+            maker = makers.get(ref)
+            bases[ref] = registry_source(maker) if maker else pulled_source(rt, ref)
+    labels = {} if builder.reproducible else rt.engine.image_label(digest, step.task)
+    root = root or step.context
+    return BuildRequest(context=root, dockerfile=root / os.path.relpath(step.dockerfile,
+                                                                       step.context),
+                        args=step.args, tag=step.tag, labels=labels, task=step.task,
+                        nocache=not rt.config.reuse, bases=bases,
+                        transit=builder.transit(step.tag, digest), keep=keep,
+                        shown=step.dockerfile)
+
+
+def pulled_source(rt: Runtime, ref: str) -> str:
+    """An image no step makes, in its registry by the digest the engine pulled it by."""
+    image_id = rt.engine.image_id(ref)
+    parsed = registry.Reference.parse(ref)
+    digest = repo_digest(rt, image_id, parsed) if image_id else None
+    if not digest:
+        return ""
+    return f"{'' if parsed.hub else parsed.registry + '/'}{parsed.repository}@{digest}"
 
 
 def _include(f: Fields, folder: Path, context: Path) -> dict[str, Path]:
@@ -211,8 +257,9 @@ class Build(Kind[BuildStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "build an image from a Dockerfile (docker build)"
     lock_fields = ("inputs_digest", "content_digest")
+    lock_if_noted = ("registry_digest",)
     lock_doc = ("`inputs_digest` (context, Dockerfile, args, images read) and `content_digest` "
-                "of the image")
+                "of the image; with `builder: buildah`, its `registry_digest` too")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> BuildStep:
         context = f.path("build", f.required("build"), folder)
@@ -242,6 +289,27 @@ class Build(Kind[BuildStep]):
 
     def reads(self, step: BuildStep) -> Reads:
         return Reads(images=step.bases, folders=(step.context, *step.include.values()))
+
+    def remake(self, step: BuildStep, ctx: TaskContext, folder: Path, export: Path) -> Made:
+        rt = ctx.rt
+        makers = {ref: ctx.maker_record(ref) for ref in step.bases}
+        root = context_root(rt, step)  # with its included folders
+        found = made_inputs(rt, step, makers, root)
+        if found is None:
+            raise BuildError(f"{step.task}: an image {step.dockerfile} reads "
+                             f"({', '.join(step.bases)}) is not in the engine; run "
+                             f"`script/doit {step.task}` first.")
+        context = folder / "context"  # copied now: new folders, new times, same contents
+        shutil.copytree(root, context, symlinks=True, copy_function=shutil.copy)
+        if step.dockerfile.is_relative_to(step.context):
+            dockerfile = context / step.dockerfile.relative_to(step.context)
+        else:
+            dockerfile = folder / step.dockerfile.name
+            shutil.copy(step.dockerfile, dockerfile)
+        name = throwaway(step, folder)
+        return rt.builder.build(dataclasses.replace(
+            request(rt, step, makers, found[0]), context=context, dockerfile=dockerfile,
+            tag=name, transit=name, labels={}, nocache=True), progress, export=export)
 
     def task(self, step: BuildStep, ctx: TaskContext) -> dict[str, Any]:
         makers = {ref: ctx.maker_record(ref) for ref in step.bases}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar, ContextManager
 
 from ..digests import json_digest
-from ..engine import containers
+from ..engine.builders import CommitRequest, Made
 from ..errors import SpecError
 from . import records
 from ..dsl.fields import Fields
@@ -20,7 +20,8 @@ from ..progress import progress
 from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
 from . import shells
 from .kept import kept
-from .reuse import image_facts, made_image_uptodate, make_image
+from .reuse import (builder_part, image_facts, made_digest, made_image_uptodate, make_image,
+                    registry_source, throwaway)
 from .runtime import Runtime
 
 
@@ -54,8 +55,8 @@ def uptodate(rt: Runtime, step: CommitStep) -> Verdict:
     source = records.read(rt.record_path(step.source))
     if source is None or not source.get("content_digest"):
         return stale(f"its source {step.source} has no record")
-    return made_image_uptodate(rt, step.task, step.tag,
-                               commit_digest(source["content_digest"], step.commands))
+    return made_image_uptodate(rt, step.task, step.tag, made_digest(
+        rt, commit_digest(source["content_digest"], step.commands)), builder_part(rt))
 
 
 def failed_commands(outcome: Any) -> str:
@@ -69,12 +70,17 @@ def run(rt: Runtime, step: CommitStep) -> None:
     with recorded(rt.record_path(step.task), step.task) as recording, \
             kept(rt, step.task, failed_commands) as keep:
         source, source_id = image_facts(rt, step.source, step.task)
-        digest = commit_digest(source["content_digest"], step.commands)
-        labels = rt.engine.image_label(digest, step.task)
-        make_image(rt, step.task, step.tag, digest, lambda: containers.commit(
-            rt.engine, source_id, step.commands, step.tag, step.timeout,
-            rt.engine.labels(step.task), labels, step.task,
-            f"Fix 'commands:' in {step.where.file}.", progress, keep=keep), recording)
+        digest = made_digest(rt, commit_digest(source["content_digest"], step.commands))
+        builder = rt.builder
+        # a reproducible builder labels nothing with the inputs: the bytes stay the content's
+        labels = {} if builder.reproducible else rt.engine.image_label(digest, step.task)
+        make_image(rt, step.task, step.tag, digest, lambda: builder.commit(CommitRequest(
+            source_id=source_id, source=registry_source(rt.record_path(step.source)),
+            commands=step.commands, tag=step.tag, timeout=step.timeout,
+            container_labels=rt.engine.labels(step.task), labels=labels, task=step.task,
+            fix=f"Fix 'commands:' in {step.where.file}.", transit=builder.transit(
+                step.tag, digest), keep=keep), progress), recording)
+        recording.local["inputs"] = builder_part(rt)
 
 
 class Commit(Kind[CommitStep]):
@@ -88,7 +94,9 @@ class Commit(Kind[CommitStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "run commands in a container from an image, and commit it (docker commit)"
     lock_fields = ("inputs_digest", "content_digest")
-    lock_doc = "`inputs_digest` (image and commands) and `content_digest` of the image"
+    lock_if_noted = ("registry_digest",)
+    lock_doc = ("`inputs_digest` (image and commands) and `content_digest` of the image; with "
+                "`builder: buildah`, its `registry_digest` too")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> CommitStep:
         commands = f.texts("commands")
@@ -96,6 +104,17 @@ class Commit(Kind[CommitStep]):
             raise SpecError(f.where("commands"), "a commit step needs 'commands' to run.")
         return CommitStep(**common, image=f.required("commit"), commands=commands,
                           tag=f.image_ref("tag"), timeout=f.positive("timeout") or 1800)
+
+    def remake(self, step: CommitStep, ctx: TaskContext, folder: Path, export: Path) -> Made:
+        rt = ctx.rt
+        _, source_id = image_facts(rt, step.source, step.task)
+        name = throwaway(step, folder)
+        return rt.builder.commit(CommitRequest(
+            source_id=source_id, source=registry_source(rt.record_path(step.source)),
+            commands=step.commands, tag=name, timeout=step.timeout,
+            container_labels=rt.engine.labels(step.task), labels={}, task=step.task,
+            fix=f"Fix 'commands:' in {step.where.file}.", transit=name), progress,
+            export=export)
 
     def local_refs(self, step: CommitStep) -> list[LocalRef]:
         return [LocalRef("commit", step.image, "image")]

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, ContextManager
 
 from ..digests import file_sha256, json_digest
-from ..engine import content, images
+from ..engine import content
+from ..engine.builders import ImportRequest, Made
 from ..engine.content import LABEL_MANIFEST, LABEL_ROOTFS
 from ..errors import RecipeError, SpecError
 from . import recipes, records
@@ -27,7 +30,7 @@ from .actions import Check, Verdict, action, recorded, stale
 from ..progress import progress
 from .base import Key, Kind, Makes, Reads, Session, ShellRequest, TaskContext
 from . import shells
-from .reuse import made_image_uptodate, make_image
+from .reuse import builder_part, made_digest, made_image_uptodate, make_image, throwaway
 from .runtime import Runtime
 
 
@@ -94,17 +97,26 @@ def uptodate(rt: Runtime, step: ImportStep) -> Verdict:
     if not step.recipe and not step.tarball.exists():
         return stale(f"{step.tarball} is missing")
     digest = import_digest(step, records.read(cache_path(rt, step)))
-    return made_image_uptodate(rt, step.task, step.tag, digest)
+    return made_image_uptodate(rt, step.task, step.tag, made_digest(rt, digest),
+                               builder_part(rt))
 
 
-def _labels(rt: Runtime, step: ImportStep, digest: str, manifest: list[str] | None = None
-            ) -> list[str]:
-    labels = [f'LABEL {key}="{value}"'
-              for key, value in rt.engine.image_label(digest, step.task).items()]
+def _labels(rt: Runtime, step: ImportStep, digest: str, made: str,
+            manifest: list[str] | None = None) -> dict[str, str]:
+    """The image's labels: its inputs (not from a reproducible builder, whose bytes must not
+    change with a comment in the recipe) and, for a recipe, its identity and packages."""
+    labels = {} if rt.builder.reproducible else rt.engine.image_label(made, step.task)
     if manifest is not None:
-        labels += [f"LABEL {LABEL_ROOTFS}={rootfs_identity(digest, manifest)}",
-                   f'LABEL {LABEL_MANIFEST}="{",".join(manifest)}"']
-    return list(step.changes) + labels
+        labels[LABEL_ROOTFS] = rootfs_identity(digest, manifest)
+        labels[LABEL_MANIFEST] = ",".join(manifest)
+    return labels
+
+
+def _make(rt: Runtime, step: ImportStep, made: str, labels: dict[str, str]) -> Made:
+    """Import the tarball with the builder."""
+    return rt.builder.import_rootfs(ImportRequest(
+        tarball=step.tarball, tag=step.tag, changes=step.changes, labels=labels,
+        task=step.task, transit=rt.builder.transit(step.tag, made)), progress)
 
 
 def rootfs_identity(recipe: str, manifest: list[str]) -> str:
@@ -117,24 +129,27 @@ def run(rt: Runtime, step: ImportStep) -> None:
     with recorded(rt.record_path(step.task), step.task) as recording:
         if step.recipe:
             digest = recipe_digest(step)
-            image_id = make_image(rt, step.task, step.tag, digest,
-                                  lambda: _import_from_recipe(rt, step, digest), recording)
+            made = made_digest(rt, digest)
+            image_id = make_image(rt, step.task, step.tag, made,
+                                  lambda: _import_from_recipe(rt, step, digest, made), recording)
             info = rt.engine.info(image_id)
             listed = info.labels.get(LABEL_MANIFEST, "") if info else ""
             assert recording.data is not None
             recording.data["manifest"] = [p for p in listed.split(",") if p]
+            recording.local["inputs"] = builder_part(rt)
             return
         cache = tarball_cache(step)
         digest = import_digest(step, cache)
         # The cache file is not a target: its bytes change when the tarball is touched, and
         # downstream steps must only rerun when the image itself changes.
         records.write(cache_path(rt, step), cache)
-        make_image(rt, step.task, step.tag, digest, lambda: images.import_tarball(
-            rt.engine, step.tarball, step.tag, _labels(rt, step, digest), step.task, progress),
-            recording)
+        made = made_digest(rt, digest)
+        make_image(rt, step.task, step.tag, made,
+                   lambda: _make(rt, step, made, _labels(rt, step, digest, made)), recording)
+        recording.local["inputs"] = builder_part(rt)
 
 
-def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
+def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str, made: str) -> Made:
     """Run the recipe unless the tarball it made for this digest is still there; import."""
     path = cache_path(rt, step)
     cache = records.read(path)
@@ -150,8 +165,7 @@ def _import_from_recipe(rt: Runtime, step: ImportStep, digest: str) -> str:
         progress(f"{step.tarball} was made by the same recipe; importing it again")
     manifest = content.manifest_of(step.tarball)
     progress(f"{len(manifest)} Debian package(s) in {step.tarball.name}")
-    return images.import_tarball(rt.engine, step.tarball, step.tag,
-                                 _labels(rt, step, digest, manifest), step.task, progress)
+    return _make(rt, step, made, _labels(rt, step, digest, made, manifest))
 
 
 class Import(Kind[ImportStep]):
@@ -166,8 +180,9 @@ class Import(Kind[ImportStep]):
     provides: ClassVar[frozenset[Role]] = frozenset({"image"})
     summary = "import a root file system tarball as an image (docker import)"
     lock_fields = ("inputs_digest", "content_digest", "manifest")
+    lock_if_noted = ("registry_digest",)
     lock_doc = ("`inputs_digest` (the recipe, or the tarball), `content_digest`, `manifest` "
-                "(Debian packages, name=version)")
+                "(Debian packages, name=version); with `builder: buildah`, `registry_digest`")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> ImportStep:
         if "deps" in f.node and "recipe" not in f.node:
@@ -178,6 +193,37 @@ class Import(Kind[ImportStep]):
                           recipe=f.quoted().texts("recipe"),
                           recipe_key=f.unexpanded().texts("recipe"),
                           deps=tuple(f.path("deps", d, folder) for d in f.texts("deps")))
+
+    def remake(self, step: ImportStep, ctx: TaskContext, folder: Path, export: Path) -> Made:
+        """The recipe run again in a copy of the exercise folder with a state folder of its
+        own (or the tarball copied), then imported."""
+        rt = ctx.rt
+        exercise = folder / "exercise"
+        state = folder / "state"
+        shutil.copytree(step.where.file.parent, exercise, symlinks=True,
+                        copy_function=shutil.copy)
+        moved = {rt.config.state: state, step.where.file.parent: exercise}
+        tarball = next((new / step.tarball.relative_to(old) for old, new in moved.items()
+                        if step.tarball.is_relative_to(old)), step.tarball)
+        labels: dict[str, str] = {}
+        if step.recipe:
+            for command in step.recipe_key:
+                recipes.run(command.replace("{state}", shlex.quote(str(state)))
+                            .replace("{root}", shlex.quote(str(rt.config.root))),
+                            exercise, step.task, step.where.file, "recipe")
+            if not tarball.is_file():
+                raise RecipeError(f"{step.task}: the recipe succeeded but did not make "
+                                  f"{tarball}. Fix 'recipe:' in {step.where.file}.")
+            manifest = content.manifest_of(tarball)
+            labels = {LABEL_ROOTFS: rootfs_identity(recipe_digest(step), manifest),
+                      LABEL_MANIFEST: ",".join(manifest)}
+        elif not tarball.exists():
+            tarball.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(step.tarball, tarball)
+        name = throwaway(step, folder)
+        return rt.builder.import_rootfs(ImportRequest(
+            tarball=tarball, tag=name, changes=step.changes, labels=labels, task=step.task,
+            transit=name), progress, export=export)
 
     def makes(self, step: ImportStep, exercise: Exercise) -> Makes:
         return Makes(images=(step.tag,))

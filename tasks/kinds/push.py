@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, ContextManager
 
 from ..engine import images, registry
+from ..engine.refs import repository_tag
 from . import records
 from ..dsl.fields import Fields
 from ..dsl.model import Exercise, LocalRef, Step
@@ -19,7 +20,7 @@ from .actions import Check, Verdict, action, fresh, recorded, stale
 from ..progress import progress
 from .base import Key, Kind, Makes, Session, ShellRequest, TaskContext
 from .shells import instead
-from .reuse import image_facts, moved, repo_digest
+from .reuse import image_facts, moved, registry_source, repo_digest
 from .runtime import Runtime
 
 
@@ -60,24 +61,35 @@ def uptodate(rt: Runtime, step: PushStep, ref: str) -> Verdict:
 
 
 def run(rt: Runtime, step: PushStep, ref: str) -> None:
-    """Tag the image as ``ref`` and push it, unless the registry already serves its digest."""
+    """Tag the image as ``ref`` and push it, unless the registry already serves its digest.
+
+    Under a reproducible builder the image is in the registry already (the builder pushed
+    it, or it was pulled from there): the push copies that manifest, unchanged, so the tag
+    serves the build's own digest.
+    """
     with recorded(rt.record_path(step.task), step.task) as recording:
         source, image_id = image_facts(rt, step.source, step.task)
         notes = records.read(records.local_of(rt.record_path(step.source))) or {}
+        builder = rt.builder
+        origin = registry_source(rt.record_path(step.source)) if builder.reproducible else ""
         if rt.engine.image_id(ref) != image_id:
             images.tag(rt.engine, image_id, ref)
         parsed = registry.Reference.parse(ref)
         served = rt.served_digest(ref)
-        if served is not None and served == repo_digest(rt, image_id, parsed):
+        wanted = origin.partition("@")[2] if origin else repo_digest(rt, image_id, parsed)
+        if served is not None and served == wanted:
             progress(f"{parsed}: the registry already serves {served}; nothing to push")
             digest = served
         else:
-            digest, uploaded = registry.push(rt.engine, ref, progress)
+            digest, uploaded = builder.push(image_id, ref, origin, progress)
             rt.engine.refresh(image_id)
-            progress(f"{parsed}: pushed {digest} ({uploaded} layer(s) uploaded)")
+            progress(f"{parsed}: pushed {digest}" + (f" ({uploaded} layer(s) uploaded)"
+                                                     if uploaded >= 0 else ""))
         _push_content_tag(rt, ref, image_id, digest, notes.get("inputs_digest"))
         recording.data = {"content_digest": source.get("content_digest")}
         recording.local = {"ref": ref, "image_id": image_id, "digest": digest}
+        if builder.reproducible and origin:
+            recording.local["registry_digest"] = digest  # a content identity: in the lock
 
 
 def _push_content_tag(rt: Runtime, ref: str, image_id: str, digest: str,
@@ -91,8 +103,11 @@ def _push_content_tag(rt: Runtime, ref: str, image_id: str, digest: str,
         return
     parsed = registry.Reference.parse(content)
     if not registry.copy_tag(registry.Reference.parse(ref), parsed.tag, digest):
-        images.tag(rt.engine, image_id, content)
-        registry.push(rt.engine, content, progress)
+        builder = rt.builder  # the engine pushes it, or (buildah) the manifest is copied
+        if not builder.reproducible:
+            images.tag(rt.engine, image_id, content)
+        builder.push(image_id, content, f"{repository_tag(ref)[0]}@{digest}"
+                     if builder.reproducible else "", progress)
     progress(f"{parsed}: content tag pushed")
 
 
@@ -103,7 +118,9 @@ class Push(Kind[PushStep]):
     keys = (Key("tag", "string", "the reference to push as (default: the image step's)"),)
     summary = "push an image step's result to a registry (docker push)"
     lock_fields = ("content_digest",)
-    lock_doc = "`content_digest` of the pushed image"
+    lock_if_noted = ("registry_digest",)
+    lock_doc = ("`content_digest` of the pushed image; with `builder: buildah`, "
+                "`registry_digest` too")
 
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> PushStep:
         return PushStep(**common, image=f.required("push"), tag=f.optional_image_ref("tag"))

@@ -14,13 +14,21 @@ An image made from inputs carries its inputs digest as a label and a content tag
 same inputs in the engine (label, confirmed by the image's own newest history entry), then in
 the registry under the content tag (one HEAD request, then a pull). That is what lets a clone
 with no records, or a revert, skip the work; ``reuse: no`` turns it off (clean builds).
+
+A reproducible builder (``builder: buildah``) puts no label in the image (a comment in a
+Dockerfile would change its bytes): it pushes the image to the registry under its content
+tag, and that is where a step finds it again. Its notes hold the registry reference and
+digest too, which the lock keeps.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
 
+from ..digests import json_digest
 from ..engine import content, images, registry
+from ..engine.builders import Made
+from ..engine.refs import repository_tag
 from ..errors import Ac295Error, RecordMissing
 from . import records
 from .actions import Recording, Verdict, fresh, stale
@@ -90,6 +98,10 @@ def made_image_uptodate(rt: Runtime, task: str, tag: str, digest: str | None,
                      or f"its inputs changed ({str(local.get('inputs_digest'))[7:19]} -> "
                         f"{digest[7:19]})")
     image_id = local.get("image_id")
+    if local.get("registry_digest"):  # a reproducible builder's: builds read it from there
+        served = rt.served_digest(str(local.get("registry")))
+        if served != local["registry_digest"]:
+            return stale(f"the registry no longer serves it under {local.get('registry')}")
     named = rt.engine.image_id(tag) if image_id else None
     if named is not None and named == image_id:  # one lookup when all is well
         return fresh(f"inputs {digest[7:19]} as recorded; {tag} is in the engine")
@@ -127,30 +139,89 @@ def _short(value: str) -> str:
     return text[:12] if len(text) >= 32 else text
 
 
-def make_image(rt: Runtime, task: str, tag: str, digest: str, make: Callable[[], str],
+def made_digest(rt: Runtime, digest: str) -> str:
+    """An inputs digest as the builder makes it: unchanged under docker; under a reproducible
+    builder, with the builder's key (``buildah/vfs@<epoch>``) in it, since that builder makes
+    other bytes (other layers, another config) from the same inputs. So a change of builder
+    reruns every image step, and an image made by one builder is never reused by the other."""
+    key = rt.builder.key()
+    return digest if not key else json_digest({"v": 1, "inputs": digest, "builder": key})
+
+
+def builder_part(rt: Runtime) -> dict[str, str]:
+    """The builder as one of a build's input parts, so that `why` can name it."""
+    return {"the builder": rt.builder.key() or "docker"}
+
+
+def make_image(rt: Runtime, task: str, tag: str, digest: str, make: Callable[[], Made],
                recording: Recording) -> str:
     """Reuse an image made from these inputs, or ``make`` it; tag it by content; record it.
 
     Returns:
         The image id.
     """
-    existing = rt.engine.find_made(digest, task, images.content_tag(tag, digest)) \
-        if rt.config.reuse else None
+    made: Made | None = None
+    if rt.config.reuse:
+        made = (from_transit(rt, tag, digest) if rt.builder.reproducible
+                else _reuse(rt, task, tag, digest))
+    made = made or make()
+    images.tag(rt.engine, made.image_id, images.content_tag(tag, digest))
+    # No tag in the record: renaming the image (hub_user=...) must not rerun its users.
+    # The record holds only what the image is: a rebuild from other inputs that makes the same
+    # content (a comment in a Dockerfile) leaves it unchanged, and what reads it stays up to
+    # date. How it was made, and this engine's id for it (and, from a reproducible builder,
+    # where the registry holds it and its digest there), are notes beside it.
+    recording.data = {"content_digest": content_of(rt, made.image_id)}
+    recording.local = {"inputs_digest": digest, "image_id": made.image_id, **made.notes()}
+    return made.image_id
+
+
+def _reuse(rt: Runtime, task: str, tag: str, digest: str) -> Made | None:
+    """An image made from these inputs, in the engine (by its label) or the registry."""
+    existing = rt.engine.find_made(digest, task, images.content_tag(tag, digest))
     if existing is not None:
         progress(f"{tag}: the engine has image {existing.id[:19]} made from the same "
                  "inputs; tagging it instead of making it again")
         images.tag(rt.engine, existing.id, tag)
-        image_id = existing.id
-    else:
-        image_id = (pull_by_content(rt, tag, digest) if rt.config.reuse else None) or make()
-    images.tag(rt.engine, image_id, images.content_tag(tag, digest))
-    # No tag in the record: renaming the image (hub_user=...) must not rerun its users.
-    # The record holds only what the image is: a rebuild from other inputs that makes the same
-    # content (a comment in a Dockerfile) leaves it unchanged, and what reads it stays up to
-    # date. How it was made, and this engine's id for it, are notes beside it.
-    recording.data = {"content_digest": content_of(rt, image_id)}
-    recording.local = {"inputs_digest": digest, "image_id": image_id}
-    return image_id
+        return Made(existing.id)
+    pulled = pull_by_content(rt, tag, digest)
+    return Made(pulled) if pulled else None
+
+
+def from_transit(rt: Runtime, tag: str, digest: str) -> Made | None:
+    """Under a reproducible builder: the image the registry holds under the content tag of
+    these inputs, pulled by digest (what any machine would build from them)."""
+    transit = rt.builder.transit(tag, digest)
+    try:
+        served = rt.served_digest(transit)
+        if served is None:
+            return None
+        local = rt.local_registry
+        if local is not None and registry.Reference.parse(transit).registry == \
+                rt.config.registry:
+            local.start(progress)
+        repository, _ = repository_tag(transit)
+        image_id = registry.pull(rt.engine, f"{repository}@{served}", progress)
+    except Ac295Error as err:
+        progress(f"{transit}: not recovered from the registry ({err}); making it")
+        return None
+    images.tag(rt.engine, image_id, tag)
+    progress(f"{tag}: pulled {served[:19]} ({transit}), made from the same inputs; nothing "
+             "to make")
+    return Made(image_id, transit, served)
+
+
+def registry_source(record: Path) -> str:
+    """Where a registry holds the image that the step with this record made or pulled, by
+    digest (``repository@sha256:...``), from its notes; "" if none does."""
+    notes = records.read(records.local_of(record)) or {}
+    ref, digest = notes.get("registry") or notes.get("ref"), \
+        notes.get("registry_digest") or notes.get("digest")
+    if not ref or not digest or not str(digest).startswith("sha256:"):
+        return ""
+    repository = registry.Reference.parse(str(ref))
+    prefix = "" if repository.hub else f"{repository.registry}/"
+    return f"{prefix}{repository.repository}@{digest}"
 
 
 def pull_by_content(rt: Runtime, tag: str, digest: str) -> str | None:
@@ -193,3 +264,8 @@ def moved(before: str, now: str) -> str:
         return ""
     old, new = registry.Reference.parse(before).registry, registry.Reference.parse(now).registry
     return f"the registry moved ({old} -> {new}): " if old != new else ""
+
+
+def throwaway(step: Any, folder: Path) -> str:
+    """The name of an image ``repro-check`` makes and removes: one per attempt."""
+    return f"localhost/ac295-repro/{step.exercise}-{step.name}:{folder.name}".lower()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine import registry
+from ..engine import builders, registry
 from ..engine.client import Engine
 from ..engine.content import LayerCache
 from ..engine.localregistry import LocalRegistry
@@ -42,6 +42,12 @@ class Runtime:
         if self._layers is None:
             self._layers = LayerCache(self.config.state / "cache" / "layers.json")
         return self._layers
+
+    @property
+    def builder(self) -> builders.Builder:
+        """The builder the ``builder`` variable names (docker or buildah); cheap to make."""
+        return builders.choose(self.config.builder, self.engine, self.config.state,
+                               self.config.registry, self.config.source_date_epoch)
 
     @property
     def local_registry(self) -> LocalRegistry | None:

@@ -205,3 +205,34 @@ def test_reuse(tmp_path, value, reuse):
 def test_reuse_must_be_yes_or_no(tmp_path):
     err = config_error(write_config(tmp_path, BASIC + "  reuse: sometimes\n"))
     assert err.where.key == "variables.reuse" and "'sometimes'" in str(err)
+
+
+# --- the builder and SOURCE_DATE_EPOCH --------------------------------------------------------
+
+def test_the_builder_is_docker_unless_set(tmp_path):
+    assert config.load(write_config(tmp_path, BASIC), environ={}).builder == "docker"
+    root = write_config(tmp_path, BASIC + "  builder: docker\n")
+    assert config.load(root, environ={}).builder == "docker"
+    assert config.load(root, environ={"AC295_BUILDER": "buildah"}).builder == "buildah"
+    assert config.load(root, environ={}, cmdline={"builder": "buildah"}.get).builder == "buildah"
+
+
+def test_an_unknown_builder_names_its_file_line_and_key(tmp_path):
+    err = config_error(write_config(tmp_path, BASIC + "  builder: kaniko\n"))
+    assert err.where.key == "variables.builder" and err.where.line == 4
+    assert "'kaniko'" in str(err) and "'buildah'" in str(err)
+    err = config_error(write_config(tmp_path, BASIC + "  builder: docker\n"),
+                       environ={"AC295_BUILDER": "Buildah"})
+    assert "AC295_BUILDER" in str(err)
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "1.5", "123456789012"])
+def test_source_date_epoch_is_whole_seconds(tmp_path, value):
+    err = config_error(write_config(tmp_path, BASIC + f"  source_date_epoch: '{value}'\n"))
+    assert err.where.key == "variables.source_date_epoch" and f"'{value}'" in str(err)
+
+
+def test_source_date_epoch(tmp_path):
+    assert config.load(write_config(tmp_path, BASIC), environ={}).source_date_epoch == 0
+    root = write_config(tmp_path, BASIC + "  source_date_epoch: '1686355200'\n")
+    assert config.load(root, environ={}).source_date_epoch == 1686355200

@@ -207,3 +207,57 @@ def test_a_build_that_printed_nothing_does_not_point_above(context):
     with pytest.raises(BuildError) as info:
         build(engine, context)
     assert "Its output is above." in str(info.value)
+
+
+# --- an import gets a config with a fixed time --------------------------------------------
+
+def test_an_import_is_loaded_again_with_a_config_that_holds_no_clock(tmp_path):
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    engine, client = fake_engine()
+    imported = {"Id": "sha256:imported", "RepoTags": ["me/base:1"], "Architecture": "amd64",
+                "Os": "linux", "Config": {"Cmd": ["python3"], "Env": ["LANG=C.UTF-8"]},
+                "RootFS": {"Layers": ["sha256:" + "1" * 64]}}
+    loaded: list[bytes] = []
+
+    def load_image(data):
+        loaded.append(data)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            manifest = json.loads(tar.extractfile("manifest.json").read())[0]
+            raw = tar.extractfile(manifest["Config"]).read()
+        client.api.images.return_value = [{"Id": "sha256:" + hashlib.sha256(raw).hexdigest(),
+                                           "RepoTags": ["me/base:1"]}]
+        return iter([{"stream": "Loaded image: me/base:1\n"}])
+
+    def inspect(ref):  # the imported image by its id; the tag names what was loaded last
+        return imported if ref == "sha256:imported" else {
+            "Id": client.api.images.return_value[0]["Id"], "RepoTags": ["me/base:1"]}
+
+    client.api.inspect_image.side_effect = inspect
+    client.api.load_image.side_effect = load_image
+    new_id = images.fixed_config(engine, "sha256:imported", "me/base:1", 1686355200)
+    with tarfile.open(fileobj=io.BytesIO(loaded[0])) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("manifest.json").read())[0]
+        config = json.loads(tar.extractfile(manifest["Config"]).read())
+    # no layer travels: the engine has it; only the config and the manifest do
+    assert sorted(names) == sorted([manifest["Config"], "manifest.json"])
+    assert manifest["RepoTags"] == ["me/base:1"] and manifest["Layers"] == ["0/layer.tar"]
+    assert config["created"] == "2023-06-10T00:00:00Z"
+    assert config["history"] == [{"created": "2023-06-10T00:00:00Z",
+                                  "comment": "Imported from -"}]
+    assert config["config"] == imported["Config"]
+    assert config["rootfs"] == {"type": "layers", "diff_ids": ["sha256:" + "1" * 64]}
+    assert new_id == "sha256:" + manifest["Config"].split(".")[0]
+    client.api.remove_image.assert_called_once_with("sha256:imported")
+    # the same import on another day gives the same config, so the same id
+    again = images.fixed_config(engine, "sha256:imported", "me/base:1", 1686355200)
+    assert again == new_id and loaded[1] == loaded[0]
+
+
+def test_epoch_time():
+    assert images.epoch_time(0) == "1970-01-01T00:00:00Z"
+    assert images.epoch_time(1686355200) == "2023-06-10T00:00:00Z"

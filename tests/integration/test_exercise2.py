@@ -1,7 +1,7 @@
 """Exercise 2 end to end on the real engine and registry, and its incremental rules.
 
 The tests run in file order on one project copy (the `project` fixture): the first run does
-everything (debootstrap included), the following ones change one thing and check what reran.
+everything (mmdebstrap included), the following ones change one thing and check what reran.
 """
 from __future__ import annotations
 

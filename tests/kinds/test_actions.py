@@ -15,6 +15,7 @@ from doit.exceptions import TaskFailed
 
 from helpers import DIGEST, WHERE, record, runtime
 from tasks.engine import containers
+from tasks.engine.builders import Made
 from tasks.engine.client import LABEL_MADE
 from tasks.engine.containers import Outcome
 from tasks.errors import CommandFailed
@@ -220,10 +221,11 @@ def test_import_uptodate(tmp_path, recipe):
 def test_an_import_labels_its_rootfs_with_recipe_and_packages(tmp_path):
     step = import_step(tmp_path, ("./make.sh",))
     rt, _ = runtime(tmp_path)
-    labels = import_._labels(rt, step, DIGEST, ["python3=3.11.2-6"])
+    labels = import_._labels(rt, step, DIGEST, "sha256:" + "a" * 64, ["python3=3.11.2-6"])
     identity = import_.rootfs_identity(DIGEST, ["python3=3.11.2-6"])
-    assert f"LABEL org.ac295.rootfs={identity}" in labels
-    assert 'LABEL org.ac295.manifest="python3=3.11.2-6"' in labels
+    assert labels["org.ac295.rootfs"] == identity
+    assert labels["org.ac295.manifest"] == "python3=3.11.2-6"
+    assert labels[LABEL_MADE].startswith("sha256:" + "a" * 64 + " ex:base ")
     assert identity != import_.rootfs_identity(DIGEST, ["python3=3.11.2-6+deb12u1"])
     assert identity != import_.rootfs_identity("sha256:" + "e" * 64, ["python3=3.11.2-6"])
 
@@ -235,7 +237,7 @@ def test_make_image_records_content_and_notes_inputs(tmp_path, monkeypatch):
     monkeypatch.setattr(reuse.images, "tag", lambda engine, image_id, ref: None)
     monkeypatch.setattr(reuse, "content_of", lambda rt, image_id: "sha256:content")
     recording = Recording()
-    assert reuse.make_image(rt, "ex:image", "me/app:1", DIGEST, lambda: "sha256:new",
+    assert reuse.make_image(rt, "ex:image", "me/app:1", DIGEST, lambda: Made("sha256:new"),
                             recording) == "sha256:new"
     assert recording.data == {"content_digest": "sha256:content"}
     assert recording.local == {"inputs_digest": DIGEST, "image_id": "sha256:new"}

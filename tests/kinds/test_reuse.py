@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import DIGEST, WHERE, fake_client
+from tasks.engine.builders import Made
 from tasks.dsl.config import Config
 from tasks.engine.client import Engine
 from tasks.kinds import build, reuse
@@ -49,9 +50,9 @@ class Lookups:
         monkeypatch.setattr(reuse.images, "tag", lambda engine, image_id, ref: None)
         monkeypatch.setattr(reuse, "content_of", lambda rt, image_id: "sha256:content")
 
-    def make(self) -> str:
+    def make(self) -> Made:
         self.made += 1
-        return "sha256:made"
+        return Made("sha256:made")
 
 
 @pytest.mark.parametrize("value", ["no", "No", "false", "0", "off"])

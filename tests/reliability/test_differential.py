@@ -16,7 +16,7 @@ test from `docker export` (tests/trees.py), on the images' run config, on each c
 code and output, and on the registry serving, for each pushed tag, the image the engine has
 under it. A tree seen before is compared with the clean build already made of it.
 
-Both builds start FROM the same base image (a debootstrap is not part of what is compared).
+Both builds start FROM the same base image (its mmdebstrap is not part of what is compared).
 AC295_DIFF_STEPS sets the number of edits (the test command: 8; the full figure: 200).
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ from identity by content: a step reruns when what it reads changed; its record c
 when what it made changed, so the wave stops at the first step whose result is the same (a
 Dockerfile comment rebuilds the image, whose content is the same: its checks stay up to date).
 Services and the checks that run every time are left out. AC295_MUTATE_ALL=1 also mutates
-the base image's recipe (a debootstrap) and the compare exercise's files (each reruns a
+the base image's recipe (an mmdebstrap) and the compare exercise's files (each reruns a
 measurement that boots VMs); the test command leaves them out.
 
 The table is the oracle: it is not computed from the project's own edges.
