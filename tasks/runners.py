@@ -417,7 +417,7 @@ def parser() -> argparse.ArgumentParser:
                           help="with --serve: how many free ports {port0}... (default 2)")
         each.add_argument("--ready", metavar="CMD",
                           help="with --serve: run on this machine until it exits 0")
-        each.add_argument("--client", metavar="CMD",
+        each.add_argument("--client", metavar="CMD", dest="client_command",
                           help="with --serve: run on this machine once ready; timed")
         each.add_argument("command", nargs=argparse.REMAINDER,
                           help="after --: the command and its arguments")
@@ -469,7 +469,7 @@ def served(runtime: Runtime, args: argparse.Namespace, command: list[str]) -> tu
                                  f"{(found.stderr or found.stdout).strip()[-300:]}")
             time.sleep(0.3)
         waited = time.monotonic() - waited
-        client = _filled(shlex.split(args.client), values)
+        client = _filled(shlex.split(args.client_command), values)
         start = time.perf_counter()
         try:
             done = subprocess.run(client, stdin=subprocess.DEVNULL, capture_output=True,
@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.serve not in paths:
             options.error(f"the {runtime.name} runtime has no network path '{args.serve}'"
                           + (f": {', '.join(paths)}" if paths else ""))
-        if not args.ready or not args.client:
+        if not args.ready or not args.client_command:
             options.error("--serve needs --ready and --client (commands run on this machine)")
     try:
         if args.facts:
