@@ -81,6 +81,7 @@ def common(step) -> dict:
      "an LXC run has no network"),
     ("f: {save: img}\np: {run: f, runtime: lxc}", "steps.p.run", "makes no image"),
     ("p: {run: img, runtime: lcx}", "steps.p.runtime", "Did you mean 'lxc'"),
+    ("p: {run: img, runtime: lxc, user: bob}", "steps.p.user", "an LXC run has no 'user'"),
     ("k: {kernel: linux-image-cloud-amd64}\nv: {vm: img, kernel: img, command: x}",
      "steps.v.kernel", "makes no kernel"),
     ("v: {vm: img, command: x}", "steps.v.kernel", "'kernel'"),
