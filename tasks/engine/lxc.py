@@ -160,11 +160,12 @@ def config_text(fs: Rootfs, name: str, upper: Path, env: Mapping[str, str],
              "lxc.apparmor.profile = unconfined",
              "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed",
              f"lxc.init.cwd = {fs.workdir or '/'}"]
-    uid, gid = _user(fs)
+    uid, gid, home = _user(fs)
     if uid:
         lines += [f"lxc.init.uid = {uid}", f"lxc.init.gid = {gid}"]
     merged = dict(e.split("=", 1) for e in fs.env if "=" in e)
     merged.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    merged.setdefault("HOME", home)  # as Docker sets it: the user's, from /etc/passwd
     merged.update(env)
     for key, value in merged.items():
         if "\n" in key + value:
@@ -183,20 +184,26 @@ def config_text(fs: Rootfs, name: str, upper: Path, env: Mapping[str, str],
     return "\n".join(lines) + "\n"
 
 
-def _user(fs: Rootfs) -> tuple[int, int]:
-    """The image's USER as numbers, read from its /etc/passwd when it is a name."""
+def _user(fs: Rootfs) -> tuple[int, int, str]:
+    """The image's USER as numbers, and its home, read from the image's /etc/passwd (a name
+    must be there; a number may be missing: its home is then /)."""
     name, _, group = fs.user.partition(":")
-    if not name or name in ("root", "0"):
-        return 0, 0
-    if name.isdigit():
-        return int(name), int(group) if group.isdigit() else int(name)
+    name = name or "0"
+    entries: list[list[str]] = []
     try:
-        for line in (fs.path / "etc/passwd").read_text().splitlines():
-            parts = line.split(":")
-            if len(parts) > 3 and parts[0] == name:
-                return int(parts[2]), int(parts[3])
-    except (OSError, ValueError):
+        entries = [line.split(":") for line in
+                   (fs.path / "etc/passwd").read_text(errors="replace").splitlines()]
+    except OSError:
         pass
+    for parts in entries:
+        if len(parts) > 5 and name in (parts[0], parts[2]) and parts[2].isdigit():
+            gid = int(group) if group.isdigit() else int(parts[3]) if parts[3].isdigit() else 0
+            return int(parts[2]), gid, parts[5] or "/"
+    if name == "root":
+        return 0, 0, "/root"
+    if name.isdigit():
+        return int(name), int(group) if group.isdigit() else int(name), "/root" \
+            if name == "0" else "/"
     raise LxcError(f"the image's user '{fs.user}' is not in its /etc/passwd.")
 
 

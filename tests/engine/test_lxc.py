@@ -124,15 +124,19 @@ def test_the_config_on_a_bridge_has_a_veth_with_its_address(tmp_path):
         in text  # the image has no PATH: the usual one
 
 
-@pytest.mark.parametrize("user, ids", [("", (0, 0)), ("root", (0, 0)), ("1000", (1000, 1000)),
-                                       ("1000:5", (1000, 5)), ("bob", (1000, 1001))])
-def test_the_images_user_becomes_numbers(tmp_path, user, ids):
+@pytest.mark.parametrize("user, ids, home", [
+    ("", (0, 0), "/root"), ("root", (0, 0), "/root"), ("1000", (1000, 1001), "/home/bob"),
+    ("1000:5", (1000, 5), "/home/bob"), ("bob", (1000, 1001), "/home/bob"),
+    ("2000", (2000, 2000), "/")])
+def test_the_images_user_becomes_numbers_and_a_home(tmp_path, user, ids, home):
     (tmp_path / "etc").mkdir()
-    (tmp_path / "etc/passwd").write_text("bob:x:1000:1001::/home/bob:/bin/sh\n")
+    (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                         "bob:x:1000:1001::/home/bob:/bin/sh\n")
     text = lxc.config_text(lxc.Rootfs(tmp_path, user=user), "n", tmp_path / "u", {}, None)
     expected = {f"lxc.init.uid = {ids[0]}", f"lxc.init.gid = {ids[1]}"} if ids[0] else set()
     assert {line for line in text.splitlines() if ".init.uid" in line or ".init.gid" in line} \
         == expected
+    assert f"lxc.environment = HOME={home}" in text.splitlines()
 
 
 @pytest.mark.parametrize("fs, env, words", [
