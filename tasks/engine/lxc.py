@@ -292,6 +292,15 @@ def run(fs: Rootfs, command: Sequence[str] | None, env: Mapping[str, str], timeo
 
 
 @contextmanager
+def session(fs: Rootfs, command: Sequence[str], env: Mapping[str, str]) -> Iterator[list[str]]:
+    """The command that runs ``command`` in a fresh container on the folder, on a terminal
+    (``doit shell``); its config and overlay are removed when the block ends."""
+    _check_tools()
+    with _scratch(fs, env, None) as (name, folder):
+        yield _argv(name, folder, command)
+
+
+@contextmanager
 def serving(fs: Rootfs, command: Sequence[str], network: Veth) -> Iterator[subprocess.Popen[bytes]]:
     """A container running ``command`` (a server) on the network until the block ends; it is
     stopped then, and its folder removed."""

@@ -131,6 +131,25 @@ def run_lxc(rt: Runtime, step: RunStep) -> None:
         recording.local = {"image_id": image_id, "rootfs": str(fs.path)}
 
 
+@contextlib.contextmanager
+def lxc_shell(rt: Runtime, step: RunStep, request: ShellRequest) -> Iterator[Session]:
+    """An LXC run's shell: lxc-execute on the image's folder (made now if it is not there),
+    a loopback only; its config and overlay go when the shell ends."""
+    with request.setting_up():
+        try:
+            record, image_id = image_facts(rt, step.source, step.task)
+        except RecordMissing:
+            raise ShellError(f"{step.task} has no image yet: run `script/doit {step.source}` "
+                             "first, then open the shell.") from None
+        key = str(record.get("content_digest") or image_id).split(":", 1)[-1]
+        fs = lxc.rootfs(rt.engine, image_id, lxc_store(rt), key)
+    command = list(step.command or fs.command) if request.own_command else \
+        engine_shells.SHELL
+    with lxc.session(fs, command, step.env) as argv:
+        yield Session(argv, f"{step.task}'s environment: LXC on {step.source}'s image "
+                            f"({fs.path.name[:12]}), no daemon, a loopback only")
+
+
 def run(rt: Runtime, step: RunStep, network: str | None,
         options: ContainerOptions | None = None) -> None:
     """Run the one-shot container from the image step's recorded id and check its output;
@@ -262,6 +281,8 @@ class Run(Kind[RunStep]):
         rt = ctx.rt
         if step.runtime == "rootless":
             return rootless_shell(rt, step, getattr(ctx.step(step.image), "archive"), request)
+        if step.runtime == "lxc":
+            return lxc_shell(rt, step, request)
         network = getattr(ctx.step(step.network), "network") if step.network else None
         options = container.options(step, ctx)
 

@@ -101,3 +101,18 @@ def test_a_bridge_and_veth_carry_traffic_and_are_removed(project):
             assert veth.host_end in links
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
     assert bridge.name not in links and veth.host_end not in links
+
+
+def test_an_lxc_shell_is_a_terminal_in_a_container_like_the_runs(project):
+    from integration.test_shell import Shell
+
+    project.doit("lxc")
+    rootfs = Path(project.local("lxc:question")["rootfs"])
+    shell = Shell(project, "lxc:question")
+    assert "LXC on lxc:image's image" in shell.what
+    assert shell.type("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '").split() == ["lo"]
+    assert shell.type("echo $HOME; touch /app/from-the-shell").split() == ["/root"]
+    assert len(list((rootfs.parent / "run").iterdir())) == 1  # the shell's own folder
+    assert shell.exit(7) == 7
+    assert list((rootfs.parent / "run").iterdir()) == []
+    assert not (rootfs / "app" / "from-the-shell").exists()
