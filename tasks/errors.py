@@ -106,6 +106,10 @@ class RootlessError(Ac295Error):
     """A rootless (podman) container could not be set up or run."""
 
 
+class LxcError(Ac295Error):
+    """An LXC container could not be made from an image, set up or run."""
+
+
 class ClusterError(Ac295Error):
     """The cluster could not be made, found or used."""
 

@@ -207,7 +207,8 @@ def clone(tmp_path: Path, registry: str, name: str = "ac295", **env: str) -> Pro
     environ.update(AC295_REGISTRY=registry, AC295_REGISTRY_SERVICE="external",
                    AC295_HUB_USER=tag, AC295_LOCAL_PREFIX=f"{tag}-",
                    AC295_DEMO2_PORT=str(free_port()), AC295_COMPOSE_PORT=str(free_port()),
-                   AC295_COMPARE_REPS="1")  # a whole-graph run measures each cell once
+                   AC295_COMPARE_REPS="1",  # a whole-graph run measures each cell once,
+                   AC295_COMPARE_SIZE="small")  # with the benchmarks at their small sizes
     environ.update(env)
     return Project(root, environ, registry, tag, f"{tag}-",
                    state_dir=env.get("AC295_STATE_DIR", ".ac295"))

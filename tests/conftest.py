@@ -154,7 +154,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, engine):
     env.update(AC295_REGISTRY=f"127.0.0.1:{port}", AC295_HUB_USER=hub_user,
                AC295_LOCAL_PREFIX=prefix, AC295_DEMO2_PORT=str(demo2_port),
                AC295_COMPOSE_PORT=str(compose_port),
-               AC295_COMPARE_REPS="1")  # the compare exercise measures each cell once
+               AC295_COMPARE_REPS="1",  # the compare exercise measures each cell once,
+               AC295_COMPARE_SIZE="small")  # with the benchmarks at their small sizes
     proj = Project(root, env, f"127.0.0.1:{port}", hub_user, prefix, demo2_port)
     SESSION_REGISTRIES.add(proj.registry)
     yield proj

@@ -168,14 +168,15 @@ def test_the_vms_initramfs_is_made_once_per_image(capsys, monkeypatch, tmp_path,
     kernel = tmp_path / "vmlinuz"
     kernel.write_bytes(b"kernel")
 
-    def from_image(engine, image_id, dest):
+    def from_image(engine, image_id, dest, modules=None):
+        assert modules is None  # no network modules beside this kernel
         made.append(image_id)
         dest.write_text(image_id)
         return "sha256:digest"
 
     monkeypatch.setattr(initramfs, "from_image", from_image)
-    monkeypatch.setattr(boot, "boot", lambda kernel, initrd, command, timeout: boot.Booted(
-        0, f"{initrd.read_text()[7:11]} {command}\n", "", "tcg", "", False, 9.0, 2.0))
+    monkeypatch.setattr(boot, "boot", lambda kernel, initrd, command, timeout, **vm: boot.Booted(
+        0, f"{initrd.read_text()[7:11]} {command} {vm}\n", "", "tcg", "", False, 9.0, 2.0))
     cpio = tmp_path / "vm.cpio"
     for image in ("me/app:1", "me/app:1", "me/app:2"):
         code, out, _ = run(capsys, "vm", "--image", image, "--kernel", str(kernel),
@@ -184,7 +185,8 @@ def test_the_vms_initramfs_is_made_once_per_image(capsys, monkeypatch, tmp_path,
         assert code == 0
     assert made == [images["me/app:1"], images["me/app:2"]]
     report = json.loads(out)
-    assert report["stdout"] == "bbbb python3 -c 'print('\"'\"'a b'\"'\"')'\n"  # a shell line
+    assert report["stdout"] == ("bbbb python3 -c 'print('\"'\"'a b'\"'\"')' "  # a shell line
+                                "{'memory_mb': 1024, 'cpus': 1}\n")
     assert report["details"]["accel"] == "tcg"
     assert (tmp_path / "vm.image").read_text() == images["me/app:2"]
     code, _, err = run(capsys, "vm", "--image", "me/nosuch:1", "--kernel", str(kernel), "--",
@@ -193,7 +195,7 @@ def test_the_vms_initramfs_is_made_once_per_image(capsys, monkeypatch, tmp_path,
     code, _, err = run(capsys, "vm", "--image", "me/app:1", "--kernel", "/no/vmlinuz", "--",
                        "true")
     assert code == 125 and "no kernel at /no/vmlinuz" in err
-    monkeypatch.setattr(boot, "boot", lambda kernel, initrd, command, timeout: boot.Booted(
+    monkeypatch.setattr(boot, "boot", lambda kernel, initrd, command, timeout, **vm: boot.Booted(
         None, "", "", "tcg", "[ 0.1] Kernel panic - not syncing: no init\n", False, 1.0, None))
     code, out, err = run(capsys, "vm", "--image", "me/app:1", "--kernel", str(kernel),
                          "--initramfs", str(cpio), "--", "true")
@@ -220,7 +222,133 @@ def test_facts_say_the_versions(capsys, monkeypatch):
         "docker": "20.10.24+dfsg1 (overlay2, cgroup v1)"}
     monkeypatch.setattr(boot, "accelerator", lambda kernel: "tcg")
     monkeypatch.setattr(runners, "_version", lambda command: f"{command[0]} 7.2")
-    assert json.loads(run(capsys, "vm", "--kernel", "k", "--facts")[1]) == {
-        "vm_accelerator": "tcg", "qemu": "qemu-system-x86_64 7.2"}
+    assert json.loads(run(capsys, "vm", "--kernel", "k", "--cpus", "2", "--facts")[1]) == {
+        "vm_accelerator": "tcg", "qemu": "qemu-system-x86_64 7.2", "vm_cpus": "2",
+        "vm_memory_mib": "1024"}
+    assert json.loads(run(capsys, "lxc", "--facts")[1]) == {"lxc": "lxc-execute 7.2"}
     code, _, err = run(capsys, "vm", "--facts")
     assert code == 125 and "need --kernel" in err
+
+
+class Echoing(runners.Runtime):
+    """A runtime whose server is a real process here: what --serve does around it."""
+
+    name = "echoing"
+    help = "a test runtime with a network path"
+    paths = {"wire": "a test path"}
+
+    def __init__(self) -> None:
+        self.served: list[list[str]] = []
+
+    def serve(self, args, command, ports, path):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def server():
+            self.served.append(command)
+            proc = subprocess.Popen(command)
+            try:
+                yield runners.Served("127.0.0.9", lambda: proc.poll() is None, {"made": "a"})
+            finally:
+                proc.kill()
+                proc.wait()
+                self.served.append(["stopped"])
+        return server()
+
+
+def test_serve_waits_for_ready_then_times_the_client_and_stops_the_server(capsys, monkeypatch,
+                                                                          tmp_path):
+    runtime = Echoing()
+    monkeypatch.setitem(runners.RUNTIMES, "echoing", runtime)
+    flag = tmp_path / "up"
+    # the server makes the flag after 0.5 s; --ready fails until then
+    code, out, err = run(capsys, "echoing", "--json", "--serve", "wire", "--ports", "3",
+                         "--ready", f"test -e {flag}",
+                         "--client", "echo {host} {port0} {port2} {nothing}",
+                         "--", "sh", "-c", f"sleep 0.5; touch {flag}; sleep 30; : {{port1}}")
+    report = json.loads(out)
+    assert code == 0 and report["exit_code"] == 0
+    host, port0, port2, rest = report["stdout"].split()
+    assert host == "127.0.0.9" and rest == "{nothing}"
+    assert report["details"]["ports"][0] == int(port0) and report["details"]["ports"][2] == int(
+        port2) and len(set(report["details"]["ports"])) == 3
+    assert runtime.served[0][-1].endswith(f": {report['details']['ports'][1]}")  # filled in
+    assert runtime.served[-1] == ["stopped"]
+    assert report["details"]["ready_s"] >= 0.4 and report["seconds"] < 5
+    assert report["details"]["via"] == "a test path" and report["details"]["made"] == "a"
+
+
+def test_a_server_that_dies_or_never_answers_is_the_runners_failure(capsys, monkeypatch):
+    monkeypatch.setitem(runners.RUNTIMES, "echoing", Echoing())
+    code, _, err = run(capsys, "echoing", "--serve", "wire", "--ready", "false", "--client",
+                       "true", "--", "sh", "-c", "exit 3")
+    assert code == 125 and "stopped before it answered" in err
+    start = time.monotonic()
+    code, _, err = run(capsys, "echoing", "--serve", "wire", "--timeout", "1", "--ready",
+                       "sh -c 'echo refused >&2; exit 1'", "--client", "true", "--",
+                       "sleep", "30")
+    assert code == 125 and "did not answer within 1 s over wire: refused" in err
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["native", "--serve", "wire", "--ready", "true", "--client", "true", "--", "x"],
+     "no network path 'wire': loopback"),
+    (["native", "--serve", "loopback", "--client", "true", "--", "x"], "needs --ready"),
+    (["docker", "--image", "i", "--serve", "published", "--facts"], "not allowed with"),
+])
+def test_serve_usage_errors(capsys, argv, words):
+    with pytest.raises(SystemExit) as info:
+        runners.main(argv)
+    assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_every_runtime_says_its_network_paths():
+    assert set(runners.RUNTIMES) == {"native", "docker", "lxc", "rootless", "vm"}
+    assert {name: sorted(r.network_paths()) for name, r in runners.RUNTIMES.items()} == {
+        "native": ["loopback"], "docker": ["bridge", "host", "nat", "published"],
+        "lxc": ["bridge"], "rootless": ["host"], "vm": ["user"]}
+
+
+def test_lxc_unpacks_once_per_content_before_the_timed_run(capsys, monkeypatch, tmp_path,
+                                                           engine_images):
+    from tasks.engine import content, lxc
+
+    calls: list[str] = []
+    monkeypatch.setattr(content, "content_digest", lambda engine, image_id, cache: (
+        calls.append(f"digest {image_id[7:11]} {cache.path}") or "sha256:" + "d" * 64))
+    monkeypatch.setattr(lxc, "stored", lambda store, key: None)
+    monkeypatch.setattr(lxc, "rootfs", lambda engine, image_id, store, key: (
+        calls.append(f"rootfs {image_id[7:11]} {store} {key[:4]}") or lxc.Rootfs(store / key)))
+    monkeypatch.setattr(lxc, "run", lambda fs, command, env, timeout: (
+        calls.append(f"run {fs.path.name[:4]} {command}") or
+        lxc.containers.Outcome(0, "ok\n", "")))
+    code, out, err = run(capsys, "lxc", "--image", "me/app:1", "--store", str(tmp_path),
+                         "--json", "--", "python3", "-V")
+    assert code == 0 and json.loads(out)["stdout"] == "ok\n"
+    assert calls == [f"digest aaaa {tmp_path / 'layers.json'}", f"rootfs aaaa {tmp_path} dddd",
+                     "run dddd ['python3', '-V']"]
+    assert f"unpacking aaaaaaaaaaaa for LXC into {tmp_path}" in err
+    code, _, err = run(capsys, "lxc", "--image", "me/nosuch", "--", "true")
+    assert code == 125 and "no image me/nosuch" in err
+
+
+def test_the_vm_serves_only_with_its_network_modules(capsys, monkeypatch, tmp_path,
+                                                     engine_images):
+    from tasks.vm import initramfs
+
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"kernel")
+    made: list[object] = []
+    monkeypatch.setattr(initramfs, "from_image", lambda engine, image_id, dest, modules=None: (
+        made.append(modules) or dest.write_text(image_id)))
+    argv = ["vm", "--image", "me/app:1", "--kernel", str(kernel), "--initramfs",
+            str(tmp_path / "vm.cpio"), "--serve", "user", "--ready", "true", "--client",
+            "true", "--", "x"]
+    code, _, err = run(capsys, *argv)
+    assert code == 125 and "no network modules beside" in err and made == [None]
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules" / "order").write_text("virtio\nvirtio_net\n")
+    run(capsys, *argv[:7], "--prepare")
+    assert made == [None, tmp_path / "modules"]  # made again: now with the modules
+    assert "virtio_net" in (tmp_path / "vm.image").read_text()

@@ -27,9 +27,10 @@ import subprocess
 import tarfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from ..errors import RootlessError
 from . import containers
@@ -208,3 +209,31 @@ def _abort(proc: subprocess.Popen[bytes], name: str, container: str) -> None:
         pass
     proc.communicate()
     podman(name, ["rm", "--force", "--time", "0", container], check=False, timeout=60)
+
+
+@contextmanager
+def serving(image_id: str, command: Sequence[str],
+            name: str = USER) -> Iterator[subprocess.Popen[bytes]]:
+    """A rootless container running ``command`` (a server) on this machine's own network
+    stack (``--network host``: podman's user-mode network, slirp4netns, needs /dev/net/tun,
+    which only root may open here), until the block ends; then it is killed and removed."""
+    user = pwd.getpwnam(name)
+    container = f"ac295-{uuid.uuid4().hex[:12]}"
+    args = ["run", "--rm", "--quiet", "--name", container, "--network", "host", image_id,
+            *command]
+    proc = subprocess.Popen(["runuser", "-u", name, "--", *PODMAN, *args], env=_env(user),
+                            cwd=user.pw_dir, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        yield proc
+    finally:
+        _abort(proc, name, container)
+
+
+def user_network(image_id: str, name: str = USER) -> str:
+    """What podman says when a rootless container asks for its own network (slirp4netns):
+    "" when that works, else its one-line reason."""
+    found = podman(name, ["run", "--rm", "--network", "slirp4netns", image_id, "true"],
+                   check=False, timeout=120)
+    return "" if found.returncode == 0 else _said(found.stderr)

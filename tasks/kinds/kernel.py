@@ -3,7 +3,8 @@
 Its record holds what the kernel is: the package and version (as a one-entry package
 ``manifest``, so that ``doit verify`` puts a newer kernel down to Debian's archive, as it
 does for the base image's packages) and the sha256 of ``vmlinuz``. It stays up to date while
-that file is there unchanged; a newer kernel in the archive is fetched by ``doit forget``
+that file is there unchanged (with ``modules/``, the network card's modules, beside it);
+a newer kernel in the archive is fetched by ``doit forget``
 of the step, or ``-a``.
 """
 from __future__ import annotations
@@ -43,7 +44,8 @@ def _stat(path: Path) -> list[int]:
 
 
 def uptodate(rt: Runtime, step: KernelStep) -> Verdict:
-    """Up to date iff vmlinuz is there with the recorded sha256 (its stat saves rehashing)."""
+    """Up to date iff vmlinuz is there with the recorded sha256 (its stat saves rehashing),
+    and the network card's modules beside it."""
     path = rt.record_path(step.task)
     record = records.read(path)
     notes = records.read(records.local_of(path)) or {}
@@ -54,6 +56,9 @@ def uptodate(rt: Runtime, step: KernelStep) -> Verdict:
     if notes.get("stat") != _stat(step.vmlinuz) and \
             "sha256:" + file_sha256(step.vmlinuz) != record.get("sha256"):
         return stale(f"{step.vmlinuz} is not the kernel it fetched")
+    if not (step.folder / "modules" / "order").is_file():
+        return stale(f"the network card's modules are not beside {step.vmlinuz} (a kernel "
+                     "fetched before they were kept)")
     return fresh(f"{record.get('manifest')} at {step.vmlinuz}")
 
 

@@ -8,8 +8,9 @@ live services whose images are not among its inputs, so there it runs every time
 (``run:`` with ``detach: true`` is a service: ``tasks.kinds.service``.)
 
 ``runtime: rootless`` runs it with podman as an unprivileged user, with no daemon, from a
-``save:`` step's single-file image (``tasks.engine.rootless``); ``runtime: docker`` (the
-default) on the Docker Engine.
+``save:`` step's single-file image (``tasks.engine.rootless``); ``runtime: lxc`` with LXC
+from the image's file system, unpacked once per image content under the state folder
+(``tasks.engine.lxc``); ``runtime: docker`` (the default) on the Docker Engine.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, ContextManager, Iterator, Mapping
 
 from ..cluster import jobs
-from ..engine import containers, rootless
+from ..engine import containers, lxc, rootless
 from ..engine import shells as engine_shells
 from ..engine.options import ContainerOptions
 from ..errors import (CheckFailed, ClusterError, RecordMissing, ShellError, SpecError,
@@ -53,7 +54,7 @@ class RunStep(Step):
     expect: Expect
     timeout: int
     network: str | None = None  # name of a network step in the same exercise
-    runtime: str = "docker"  # or "rootless": podman, from a save step's archive
+    runtime: str = "docker"  # or "rootless": podman, from a save step's archive; or "lxc"
     entrypoint: tuple[str, ...] | None = None
     working_dir: str | None = None
     user: str | None = None
@@ -107,6 +108,53 @@ def rootless_shell(rt: Runtime, step: RunStep, archive: Path, request: ShellRequ
         rootless.podman(user.pw_name, ["rm", "--force", "--time", "0", name], check=False)
 
 
+def lxc_store(rt: Runtime) -> Path:
+    """Where images' file systems are unpacked for LXC (one folder per image content)."""
+    return rt.config.state / "lxc" / "rootfs"
+
+
+def run_lxc(rt: Runtime, step: RunStep) -> None:
+    """Run the one-shot container with LXC on the image's file system, and check it. The
+    folder is made from the image once per content (its content digest names it)."""
+    with recorded(rt.record_path(step.task), step.task) as recording:
+        record, image_id = image_facts(rt, step.source, step.task)
+        digest = str(record.get("content_digest") or image_id)
+        key = digest.split(":", 1)[-1]
+        made = lxc.stored(lxc_store(rt), key) is None
+        if made:
+            progress(f"unpacking {image_id[7:19]} for LXC (once per image content)")
+        fs = lxc.rootfs(rt.engine, image_id, lxc_store(rt), key)
+        progress(f"lxc-execute on {fs.path.name[:12]} ({'made now' if made else 'reused'}), "
+                 "no network")
+        outcome = lxc.run(fs, step.command, step.env, step.timeout)
+        for line in outcome.stdout.splitlines():
+            progress(line)
+        expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
+                          outcome.stderr, step.where.file)
+        recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
+                          "stderr": outcome.stderr}
+        recording.local = {"image_id": image_id, "rootfs": str(fs.path)}
+
+
+@contextlib.contextmanager
+def lxc_shell(rt: Runtime, step: RunStep, request: ShellRequest) -> Iterator[Session]:
+    """An LXC run's shell: lxc-execute on the image's folder (made now if it is not there),
+    a loopback only; its config and overlay go when the shell ends."""
+    with request.setting_up():
+        try:
+            record, image_id = image_facts(rt, step.source, step.task)
+        except RecordMissing:
+            raise ShellError(f"{step.task} has no image yet: run `script/doit {step.source}` "
+                             "first, then open the shell.") from None
+        key = str(record.get("content_digest") or image_id).split(":", 1)[-1]
+        fs = lxc.rootfs(rt.engine, image_id, lxc_store(rt), key)
+    command = list(step.command or fs.command) if request.own_command else \
+        engine_shells.SHELL
+    with lxc.session(fs, command, step.env) as argv:
+        yield Session(argv, f"{step.task}'s environment: LXC on {step.source}'s image "
+                            f"({fs.path.name[:12]}), no daemon, a loopback only")
+
+
 def run(rt: Runtime, step: RunStep, network: str | None,
         options: ContainerOptions | None = None) -> None:
     """Run the one-shot container from the image step's recorded id and check its output;
@@ -158,7 +206,7 @@ SHARED_KEYS = (
     Key("detach", "boolean", "true: a service, started and left running until the run ends"),
     *container.KEYS,
 )
-RUNTIMES = ("docker", "rootless")
+RUNTIMES = ("docker", "rootless", "lxc")
 
 
 def container_refs(image: str, network: str | None) -> list[LocalRef]:
@@ -175,8 +223,9 @@ class Run(Kind[RunStep]):
     keyword = Key("run", "string", "the image step whose result runs", required=True)
     keys = SHARED_KEYS + (expect_mod.KEY,
                           Key("timeout", "integer", "seconds it may take (default 300)"),
-                          Key("runtime", "string", "docker (default), or rootless: podman as "
-                              "an unprivileged user, no daemon; 'run:' then names a save step"),
+                          Key("runtime", "string", "docker (default); rootless: podman as "
+                              "an unprivileged user, no daemon ('run:' then names a save "
+                              "step); lxc: LXC on the image's file system, no network"),
                           isolation.WRITABLE)
     summary = "run a one-shot container and check its exit code and output"
     lock_fields = ("exit_code", "stdout", "stderr")
@@ -201,9 +250,14 @@ class Run(Kind[RunStep]):
         if runtime == "rootless" and "network" in f.node:
             raise SpecError(f.where("network"), "a rootless run has no network (podman runs "
                             "it with --network none).", "Remove 'network:' or the runtime.")
+        if runtime == "lxc" and "network" in f.node:
+            raise SpecError(f.where("network"), "an LXC run has no network: 'network:' names "
+                            "a Docker network, which LXC containers do not join.",
+                            "Remove 'network:', or run it on Docker (no 'runtime:').")
         for key in (*container.NAMES, isolation.WRITABLE.name):
-            if runtime == "rootless" and key in f.node:
-                raise SpecError(f.where(key), f"a rootless run has no '{key}' here.",
+            if runtime in ("rootless", "lxc") and key in f.node:
+                what = "an LXC" if runtime == "lxc" else "a rootless"
+                raise SpecError(f.where(key), f"{what} run has no '{key}' here.",
                                 f"Remove '{key}' or the runtime.")
         return RunStep(**common, image=f.required("run"), command=f.command("command"),
                        env=f.mapping("env"), expect=expect_mod.parse(f),
@@ -232,6 +286,8 @@ class Run(Kind[RunStep]):
         if step.runtime == "rootless":
             archive = getattr(ctx.step(step.image), "archive")
             return {"actions": [action(run_rootless, ctx.rt, step, archive)]}
+        if step.runtime == "lxc":
+            return {"actions": [action(run_lxc, ctx.rt, step)]}
         network = getattr(ctx.step(step.network), "network") if step.network else None
         return {"actions": [action(run, ctx.rt, step, network, container.options(step, ctx))]}
 
@@ -240,6 +296,8 @@ class Run(Kind[RunStep]):
         rt = ctx.rt
         if step.runtime == "rootless":
             return rootless_shell(rt, step, getattr(ctx.step(step.image), "archive"), request)
+        if step.runtime == "lxc":
+            return lxc_shell(rt, step, request)
         network = getattr(ctx.step(step.network), "network") if step.network else None
         options = container.options(step, ctx)
 

@@ -20,8 +20,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 from ..errors import VmError
 from .initramfs import MARKER
@@ -137,8 +139,16 @@ def command_line(command: str, timeout: int) -> str:
     return f"{APPEND} vmx_timeout={max(1, timeout - 10)} vmx_cmd={encoded}"
 
 
+def _argv(kernel: Path, initrd: Path, append: str, accel: str, memory_mb: int, cpus: int,
+          nic: str, report: str) -> list[str]:
+    return [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-machine", "pc",
+            "-accel", accel, "-m", str(memory_mb), "-smp", str(cpus), "-no-reboot",
+            "-nic", nic, "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
+            "-serial", "stdio", "-serial", report, "-monitor", "none"]
+
+
 def boot(kernel: Path, initrd: Path, command: str, timeout: int = 300, memory_mb: int = 1024,
-         accel: str | None = None) -> Booted:
+         accel: str | None = None, cpus: int = 1) -> Booted:
     """Boot, run ``command`` in the guest, power off; the outcome.
 
     The guest stops the command ``timeout - 10`` s in (a report with partial output still
@@ -151,11 +161,8 @@ def boot(kernel: Path, initrd: Path, command: str, timeout: int = 300, memory_mb
     accel = accel or accelerator(kernel)
     with tempfile.TemporaryDirectory(prefix="ac295-vm-") as folder:
         report = Path(folder) / "report"
-        argv = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-machine", "pc",
-                "-accel", accel, "-m", str(memory_mb), "-smp", "1", "-no-reboot", "-nic", "none",
-                "-kernel", str(kernel), "-initrd", str(initrd),
-                "-append", command_line(command, timeout),
-                "-serial", "stdio", "-serial", f"file:{report}", "-monitor", "none"]
+        argv = _argv(kernel, initrd, command_line(command, timeout), accel, memory_mb, cpus,
+                     "none", f"file:{report}")
         start = time.monotonic()
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -184,3 +191,35 @@ def boot(kernel: Path, initrd: Path, command: str, timeout: int = 300, memory_mb
     exit_code, out, err, guest_timeout, guest_s = parse_report(text)
     return Booted(exit_code, out.decode(errors="replace"), err.decode(errors="replace"), accel,
                   said, timed_out or guest_timeout, seconds, guest_s)
+
+
+@contextmanager
+def serving(kernel: Path, initrd: Path, command: str, ports: Sequence[int],
+            memory_mb: int = 1024, cpus: int = 1, accel: str | None = None,
+            timeout: int = 3600) -> Iterator[subprocess.Popen[bytes]]:
+    """A VM running ``command`` (a server) with a network card on qemu's user network, each
+    of ``ports`` on 127.0.0.1 forwarded to the same port of the guest, until the block ends;
+    qemu is killed then. The guest loads the card's modules from its initramfs
+    (``vmx_net=1``; ``initramfs.from_image(modules=...)``).
+
+    Raises:
+        VmError: qemu is missing.
+    """
+    accel = accel or accelerator(kernel)
+    nic = "user,model=virtio-net-pci," + ",".join(
+        f"hostfwd=tcp:127.0.0.1:{port}-:{port}" for port in ports)
+    argv = _argv(kernel, initrd, command_line(command, timeout) + " vmx_net=1", accel,
+                 memory_mb, cpus, nic, "null")
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+    except FileNotFoundError:
+        raise VmError(f"{QEMU} is missing: run script/bootstrap (it installs Debian's "
+                      "qemu-system-x86).") from None
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -173,6 +173,8 @@ def init_script(env: Sequence[str] = (), workdir: str = "/") -> str:
     framed, base64 report to ttyS1 (kernel messages only reach ttyS0), then powers off.
 
     ``vmx_timeout`` (seconds) kills the command first, so that partial output comes back.
+    ``vmx_net=1`` loads the network card's modules (``/.vmx/modules``, when the initramfs
+    has them) and gives ``eth0`` the address qemu's user network expects (10.0.2.15).
     The kernel hands unknown ``key=value`` parameters to init as environment variables.
     """
     exports = "\n".join(f"export {shlex.quote(e)}" for e in env if "=" in e)
@@ -187,9 +189,14 @@ $B mount -t devpts devpts /dev/pts
 $B mount -t tmpfs tmpfs /dev/shm
 $B ip link set lo up 2>/dev/null
 $B hostname ac295-vm 2>/dev/null
+if [ -n "$vmx_net" ] && [ -f /.vmx/modules/order ]; then
+  for M in $($B cat /.vmx/modules/order); do $B insmod /.vmx/modules/$M.ko; done
+  $B ip link set eth0 up && $B ip addr add 10.0.2.15/24 dev eth0 && \
+    $B ip route add default via 10.0.2.2
+fi
 T=${{vmx_timeout:-0}}
 C=$(echo "$vmx_cmd" | $B base64 -d)
-unset vmx_timeout vmx_cmd
+unset vmx_timeout vmx_cmd vmx_net
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 {exports}
 cd {shlex.quote(workdir)} 2>/dev/null || cd /
@@ -245,8 +252,9 @@ def _created(created: str) -> int | None:
 
 
 def from_image(engine: Engine, image_id: str, dest: Path, strip: Sequence[str] = SLIM,
-               busybox: Path = BUSYBOX) -> str:
+               busybox: Path = BUSYBOX, modules: Path | None = None) -> str:
     """Write the image's file system to ``dest`` as a bootable initramfs; its sha256.
+    ``modules``: a kernel's network card modules (``vm.kernel``), added as ``/.vmx/modules``.
 
     Raises:
         VmError: busybox is missing, or the image holds what an initramfs cannot.
@@ -271,6 +279,14 @@ def from_image(engine: Engine, image_id: str, dest: Path, strip: Sequence[str] =
                 writer.add("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1))
                 writer.add(".vmx", stat.S_IFDIR | 0o755, nlink=2)
                 writer.add(".vmx/busybox", stat.S_IFREG | 0o755, data=busybox.read_bytes())
+                if modules is not None:
+                    writer.add(".vmx/modules", stat.S_IFDIR | 0o755, nlink=2)
+                    order = (modules / "order").read_text()
+                    writer.add(".vmx/modules/order", stat.S_IFREG | 0o644,
+                               data=order.encode())
+                    for name in order.split():
+                        writer.add(f".vmx/modules/{name}.ko", stat.S_IFREG | 0o644,
+                                   data=(modules / f"{name}.ko").read_bytes())
                 writer.add("init", stat.S_IFREG | 0o755, data=init.encode())
                 writer.close()
         os.replace(part, dest)

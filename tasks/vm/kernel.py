@@ -4,7 +4,10 @@
 package (``linux-image-6.1.0-NN-cloud-amd64``); only ``boot/vmlinuz-*`` is taken out of it.
 That kernel boots in a second or two under TCG and has what an initramfs root needs built in
 (serial console, devtmpfs, initrd); its virtio drivers are modules, which is why the root
-file system is the initramfs itself and output comes back over a serial port.
+file system is the initramfs itself and output comes back over a serial port. The modules a
+network card needs (virtio-net over PCI, ``NET_MODULES`` and what they depend on) are taken
+out too, into ``modules/`` beside ``vmlinuz`` with their load order (``modules/order``): a VM
+that serves the network tests loads them from its initramfs.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from ..digests import file_sha256
 from ..errors import VmError
 
 METAPACKAGE = "linux-image-cloud-amd64"
+#: The modules a VM's network card needs (with what they depend on, read from each module).
+NET_MODULES = ("virtio_pci", "virtio_net")
 
 
 @dataclass(frozen=True)
@@ -84,24 +89,76 @@ def fetch(folder: Path, metapackage: str = METAPACKAGE) -> Kernel:
 
 
 def _extract(deb: Path, folder: Path) -> Path:
-    """Copy ``boot/vmlinuz-*`` out of the package (not the 100 MB of modules) to
-    ``folder/vmlinuz``."""
+    """Copy ``boot/vmlinuz-*`` out of the package to ``folder/vmlinuz``, and the network
+    card's modules to ``folder/modules`` (not the other 100 MB of modules)."""
     proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)  # it says "Broken pipe" when we stop
+                            stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     dest = folder / "vmlinuz"
+    modules: dict[str, bytes] = {}
+    found = False
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
-                if member.isfile() and re.fullmatch(r"\.?/?boot/vmlinuz-.*", member.name):
+                name = member.name
+                if member.isfile() and re.fullmatch(r"\.?/?boot/vmlinuz-.*", name):
                     source = tar.extractfile(member)
                     assert source is not None
                     part = dest.with_suffix(".part")
                     with open(part, "wb") as out:
                         shutil.copyfileobj(source, out)
                     os.replace(part, dest)
-                    return dest
+                    found = True
+                elif member.isfile() and re.search(r"/kernel/(drivers/virtio|drivers/net|"
+                                                   r"net/core)/[^/]+\.ko$", name):
+                    source = tar.extractfile(member)
+                    assert source is not None
+                    modules[Path(name).stem] = source.read()
     finally:
         proc.stdout.close()
         proc.wait()
-    raise VmError(f"{deb.name} holds no boot/vmlinuz-*.")
+    if not found:
+        raise VmError(f"{deb.name} holds no boot/vmlinuz-*.")
+    write_modules(modules, folder / "modules")
+    return dest
+
+
+def depends(module: bytes) -> list[str]:
+    """The modules a kernel module names in its ``depends=`` (its .modinfo section)."""
+    match = re.search(rb"(?:^|\x00)depends=([\w,-]*)\x00", module)
+    return [d.replace("-", "_") for d in match.group(1).decode().split(",") if d] \
+        if match else []
+
+
+def load_order(modules: dict[str, bytes], wanted: tuple[str, ...] = NET_MODULES) -> list[str]:
+    """``wanted`` and what they depend on, each after its dependencies.
+
+    Raises:
+        VmError: a module, or one it depends on, is not among ``modules``.
+    """
+    order: list[str] = []
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in order or name in chain:
+            return
+        if name not in modules:
+            raise VmError(f"the kernel package has no module {name} (needed by "
+                          f"{chain[-1] if chain else 'the VM network'}).")
+        for dependency in depends(modules[name]):
+            visit(dependency, chain + (name,))
+        order.append(name)
+
+    for name in wanted:
+        visit(name, ())
+    return order
+
+
+def write_modules(modules: dict[str, bytes], folder: Path) -> None:
+    """The network card's modules as ``folder/NAME.ko`` and their load order in
+    ``folder/order`` (written last: a folder with an order is whole)."""
+    order = load_order({k.replace("-", "_"): v for k, v in modules.items()})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "order").unlink(missing_ok=True)
+    for name in order:
+        (folder / f"{name}.ko").write_bytes(modules.get(name) or modules[name.replace("_", "-")])
+    (folder / "order").write_text("\n".join(order) + "\n")

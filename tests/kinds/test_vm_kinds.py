@@ -1,5 +1,5 @@
-"""The kinds of the VM and rootless rungs (kernel, vm, save, run with runtime: rootless) and
-measure: what they parse, what they refuse, and their up-to-date checks."""
+"""The kinds of the VM, rootless and LXC rungs (kernel, vm, save, run with runtime: rootless
+or lxc) and measure: what they parse, what they refuse, and their up-to-date checks."""
 from __future__ import annotations
 
 import io
@@ -46,6 +46,7 @@ def test_the_vm_rung_parses(tmp_path):
               expect: {stdout: ["^Answer"]}}
         file: {save: img}
         podman: {run: file, runtime: rootless, command: [id, -u]}
+        lxc: {run: img, runtime: lxc, command: [hostname]}
         bench: {measure: "sh m.sh > out.txt", deps: [m.sh], targets: [out.txt]}
     """)
     steps = helpers.load(root)["ex"].steps
@@ -61,6 +62,9 @@ def test_the_vm_rung_parses(tmp_path):
                                      archive=state / "archives" / "ex" / "file.tar")
     podman = steps["podman"]
     assert isinstance(podman, RunStep) and podman.runtime == "rootless"
+    lxc = steps["lxc"]
+    assert isinstance(lxc, RunStep) and (lxc.runtime, lxc.image, lxc.network) == ("lxc", "img",
+                                                                                 None)
     assert isinstance(steps["bench"], MeasureStep)
 
 
@@ -73,6 +77,11 @@ def common(step) -> dict:
     ("f: {save: img}\np: {run: f, runtime: rootless, network: net}", "steps.p.network",
      "no network"),
     ("p: {run: img, runtime: rootless}", "steps.p.run", "makes no image archive"),
+    ("p: {run: img, runtime: lxc, network: net}", "steps.p.network",
+     "an LXC run has no network"),
+    ("f: {save: img}\np: {run: f, runtime: lxc}", "steps.p.run", "makes no image"),
+    ("p: {run: img, runtime: lcx}", "steps.p.runtime", "Did you mean 'lxc'"),
+    ("p: {run: img, runtime: lxc, user: bob}", "steps.p.user", "an LXC run has no 'user'"),
     ("k: {kernel: linux-image-cloud-amd64}\nv: {vm: img, kernel: img, command: x}",
      "steps.v.kernel", "makes no kernel"),
     ("v: {vm: img, command: x}", "steps.v.kernel", "'kernel'"),
@@ -101,6 +110,10 @@ def test_the_kernel_is_up_to_date_while_its_file_is_the_one_fetched(tmp_path):
     records.write(record, {"manifest": ["linux-image-x=1"],
                            "sha256": "sha256:" + __import__("hashlib").sha256(b"kernel").hexdigest()})
     records.write(records.local_of(record), {"stat": [0, 0, 0]})  # stat moved, bytes the same
+    verdict = kernel_mod.uptodate(rt, step)
+    assert not verdict.fresh and "network card's modules" in verdict.reason  # fetched before
+    (step.folder / "modules").mkdir()
+    (step.folder / "modules" / "order").write_text("virtio_net\n")
     assert kernel_mod.uptodate(rt, step).fresh
     step.vmlinuz.write_bytes(b"other!")
     verdict = kernel_mod.uptodate(rt, step)

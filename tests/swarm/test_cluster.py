@@ -15,8 +15,6 @@ import csv
 import dataclasses
 import json
 import re
-import socket
-import ssl
 import stat
 import subprocess
 import time

@@ -61,3 +61,36 @@ def test_the_probe_is_asked_once_per_host_boot(monkeypatch, tmp_path):
     assert boot.accelerator(tmp_path / "k") == "tcg"
     assert len(calls) == 1
     assert list((tmp_path / "ac295").iterdir())[0].read_text() == "tcg\n"
+
+
+def test_a_serving_vm_has_a_card_on_the_user_network_with_forwarded_ports(monkeypatch,
+                                                                          tmp_path):
+    started: list[list[str]] = []
+
+    class Proc:
+        pid = 1
+
+        def __init__(self, argv, **kwargs):
+            started.append(argv)
+            self.killed = False
+
+        def poll(self):
+            return None
+
+        def kill(self):
+            started.append(["killed"])
+
+        def wait(self):
+            return -9
+
+    monkeypatch.setattr(boot.subprocess, "Popen", Proc)
+    with boot.serving(tmp_path / "k", tmp_path / "i", "serve 1 2", [4001, 4002], cpus=2,
+                      memory_mb=2048, accel="tcg"):
+        pass
+    argv = started[0]
+    assert argv[argv.index("-nic") + 1] == ("user,model=virtio-net-pci,"
+                                            "hostfwd=tcp:127.0.0.1:4001-:4001,"
+                                            "hostfwd=tcp:127.0.0.1:4002-:4002")
+    assert argv[argv.index("-smp") + 1] == "2" and argv[argv.index("-m") + 1] == "2048"
+    assert argv[argv.index("-append") + 1].endswith(" vmx_net=1")
+    assert started[-1] == ["killed"]

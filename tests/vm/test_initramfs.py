@@ -111,3 +111,47 @@ def test_the_init_script_exports_the_image_environment_quoted():
     assert "export 'GREETING=hi there'" in script and "export PATH=/opt/bin:/usr/bin" in script
     assert "junk" not in script and "cd '/app dir'" in script
     assert "/dev/ttyS1" in script and "reboot -f" in script
+
+
+def test_the_init_script_brings_the_network_up_only_when_asked():
+    script = initramfs.init_script()
+    asked = script.index('if [ -n "$vmx_net" ] && [ -f /.vmx/modules/order ]; then')
+    assert script.index("insmod /.vmx/modules/$M.ko", asked) < script.index(
+        "ip addr add 10.0.2.15/24 dev eth0", asked) < script.index(
+        "ip route add default via 10.0.2.2", asked) < script.index('$B sh -c "$C"')
+    assert "unset vmx_timeout vmx_cmd vmx_net" in script  # the command does not see them
+
+
+def test_an_initramfs_with_modules_holds_them_and_their_order(monkeypatch, tmp_path):
+    from tasks.engine import images
+
+    monkeypatch.setattr(images, "config", lambda engine, image_id: images.ImageConfig(
+        env=[], workdir="", created="2024-01-01T00:00:00Z"))
+
+    def export_tree(engine, image_id, out):
+        tar = tar_of(member("app/Q.py", data=b"print(1)\n"))
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as copy:
+            for info in tar.getmembers():
+                copy.addfile(info, tar.extractfile(info))
+        out.write(raw.getvalue())
+
+    monkeypatch.setattr(images, "export_tree", export_tree)
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(b"bb")
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "order").write_text("virtio\nvirtio_net\n")
+    (modules / "virtio.ko").write_bytes(b"v")
+    (modules / "virtio_net.ko").write_bytes(b"vn")
+    (modules / "other.ko").write_bytes(b"not in the order")
+    initramfs.from_image(None, "sha256:1", tmp_path / "a.cpio", busybox=busybox,
+                         modules=modules)
+    entries = {e["name"]: e for e in read_newc((tmp_path / "a.cpio").read_bytes())}
+    assert entries[".vmx/modules/order"]["data"] == b"virtio\nvirtio_net\n"
+    assert (entries[".vmx/modules/virtio.ko"]["data"],
+            entries[".vmx/modules/virtio_net.ko"]["data"]) == (b"v", b"vn")
+    assert ".vmx/modules/other.ko" not in entries and entries["app/Q.py"]["data"] == b"print(1)\n"
+    initramfs.from_image(None, "sha256:1", tmp_path / "b.cpio", busybox=busybox)
+    assert not any(name.startswith(".vmx/modules") for name in
+                   (e["name"] for e in read_newc((tmp_path / "b.cpio").read_bytes())))
