@@ -29,7 +29,7 @@ from doit.cmd_list import List as DoitList
 from doit.cmd_run import Run as DoitRun
 from doit.exceptions import InvalidCommand
 
-from . import process, terminal
+from . import keep_blocked, process, terminal
 from .errors import Ac295Error
 from .graph import explain, picture
 from .kinds.base import ShellHook, ShellRequest
@@ -263,6 +263,8 @@ class Run(DoitRun):
     doit then exits 2 ("error") as soon as a task could not run because one it needs failed,
     which would hide a plain failure (exit 1) behind the code ``verify`` keeps for "only
     Debian's archive moved". So a run whose only errors are such blocked tasks exits 1.
+    And such a task keeps its saved state (``tasks.keep_blocked``): it did not run, so only
+    what it reads decides whether it runs next time.
     """
 
     def _execute(self, outfile: Any, verbosity: Any = None, always: bool = False,
@@ -271,9 +273,10 @@ class Run(DoitRun):
                  auto_delayed_regex: bool = False, force_verbosity: bool = False,
                  failure_verbosity: int = 0, pdb: bool = False) -> int:
         # doit passes the options by the names of these parameters: keep doit's signature
-        code = int(super()._execute(outfile, verbosity, always, continue_, reporter,
-                                    num_process, par_type, single, auto_delayed_regex,
-                                    force_verbosity, failure_verbosity, pdb))
+        with keep_blocked.in_place():  # a task a failure blocked keeps its saved state
+            code = int(super()._execute(outfile, verbosity, always, continue_, reporter,
+                                        num_process, par_type, single, auto_delayed_regex,
+                                        force_verbosity, failure_verbosity, pdb))
         if code == 2 and isinstance(reporter, Reporter) and not reporter.errors:
             return 1  # every error was "a task it needs failed": the failure's own code
         return code

@@ -11,8 +11,9 @@ so this project's reporter, on top of doit's output:
   while another worker may still be using the service;
 - says an interrupt in one line: what was stopped and what runs again next time;
 - ends with a one-line summary whose counts are the lines above it: each ``.`` task ran or
-  failed, each ``--`` was up to date, each ``UnmetDependency`` could not run because a task
-  it needs failed, each ``!!`` was ignored; and how long the run took. A group task (an
+  failed, each ``--`` was up to date, each ``not run:`` line names a task that could not run
+  because a task it needs failed (doit's raw ``UnmetDependency`` block, said plainly), each
+  ``!!`` was ignored; and how long the run took. A group task (an
   exercise) adds no line of its own: its steps say it;
 - notes the tasks that failed (``failed.json`` beside doit's database), so that ``why``,
   ``status`` and ``graph`` can say "it failed last time".
@@ -46,6 +47,7 @@ class Reporter(ConsoleReporter):
         self.ran = self.fresh = self.failed = self.blocked = self.ignored = 0
         self.failures_file = failures
         self.outcomes: dict[str, str | None] = {}  # task -> failure, None: nothing to note
+        self.not_run: list[tuple[str, str]] = []  # (task, the failed tasks it needs)
         #: errors other than "a task it needs failed" (doit's exit 2 means one of these)
         self.errors = 0
 
@@ -71,9 +73,10 @@ class Reporter(ConsoleReporter):
         if not started and isinstance(fail, UnmetDependency):
             self.blocked += 1  # it did not fail: it did not run (`why` names the one that did)
             self.outcomes[task.name] = None
-        else:
-            self.failed += 1
-            self.outcomes[task.name] = fail.get_msg().strip()
+            self.not_run.append((task.name, ", ".join(fail.get_msg().split())))
+            return  # said in one plain line at the end, not in doit's failure block
+        self.failed += 1
+        self.outcomes[task.name] = fail.get_msg().strip()
         super().add_failure(task, fail)
 
     def skip_uptodate(self, task: Any) -> None:
@@ -90,6 +93,8 @@ class Reporter(ConsoleReporter):
         self._end()
         self._note_failures()
         super().complete_run()
+        for name, needs in self.not_run:
+            self.write(f"not run: {name} (it needs {needs}, which failed)\n")
         signal_name = process.interrupted()
         if signal_name:
             stopped = sorted(self.running)

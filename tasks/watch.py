@@ -37,7 +37,6 @@ from doit.dependency import Dependency
 from doit.exceptions import InvalidCommand
 from doit.globals import Globals
 from doit.loader import generate_tasks
-from doit.runner import Runner
 from doit.task import Stream
 
 from . import process, project, warm
@@ -47,6 +46,7 @@ from .engine.client import Engine
 from .errors import Ac295Error
 from .graph.compile import step_config
 from .graph.explain import failed_path
+from .keep_blocked import KeepBlockedRunner
 from .kinds import KINDS
 from .reporter import Reporter
 
@@ -298,8 +298,8 @@ class Session:
         Globals.dep_manager = dep_manager
         reporter = WatchReporter(self.out, failed_path(Path(self.db.path)), self)
         # as a run: one exercise that fails does not stop the others' steps
-        runner = Runner(dep_manager, reporter, continue_=True, always_execute=False,
-                        stream=Stream(2))
+        runner = KeepBlockedRunner(dep_manager, reporter, continue_=True,
+                                   always_execute=False, stream=Stream(2))
         runner.run_all(control.task_dispatcher())
 
     # --- services kept up ---------------------------------------------------------------
