@@ -82,9 +82,11 @@ def sync(tree: Path) -> None:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest)
-    venv = tree / ".venv"
-    if not venv.is_symlink():
-        venv.symlink_to(ROOT / ".venv")
+    # the tests run in mutants/ (mutmut's copy), and some start the project's own doit
+    for venv in (tree / ".venv", tree / "mutants" / ".venv"):
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        if not venv.is_symlink():
+            venv.symlink_to(ROOT / ".venv")
 
 
 def equivalents() -> dict[str, str]:

@@ -88,8 +88,9 @@ def step_task(rt: Runtime, kinds: KindTable, exercise: Exercise, step: Step,
         task["uptodate"] = [StepConfig(functools.partial(step_config, step, rt.config.root,
                                                          rt.config.registry))]
         task["clean"] = True
-    context = TaskContext(rt=rt, exercise=exercise, image_records=image_records if image_records is not None else
-                          made_images(rt, producers))
+    if image_records is None:
+        image_records = made_images(rt, producers)
+    context = TaskContext(rt=rt, exercise=exercise, image_records=image_records)
     return merge(task, kind.task(step, context))
 
 

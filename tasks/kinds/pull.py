@@ -45,8 +45,10 @@ def uptodate(rt: Runtime, step: PullStep) -> Verdict:
         return stale("the engine no longer has the pulled image")
     served = rt.served_digest(step.ref)
     if served != pulled.get("digest"):
-        return stale(moved(str(pulled.get("ref", "")), step.ref) + f"the registry serves {str(served)[7:19] if served else 'nothing'} under "
-                     f"{step.ref}, not the pulled {str(pulled.get('digest'))[7:19]}")
+        serves = str(served)[7:19] if served else "nothing"
+        return stale(moved(str(pulled.get("ref", "")), step.ref)
+                     + f"the registry serves {serves} under {step.ref}, not the pulled "
+                     f"{str(pulled.get('digest'))[7:19]}")
     return fresh(f"the registry still serves {str(served)[7:19]} under {step.ref}")
 
 

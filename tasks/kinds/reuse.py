@@ -67,7 +67,8 @@ def identity(rt: Runtime, ref: str, producer: Path | None) -> str | None:
     if image_id is None:
         return None
     info = rt.engine.info(image_id)
-    if info is not None and info.repo_digests:  # pulled from a registry: its manifest digest is content-addressed
+    # pulled from a registry: its manifest digest is content-addressed
+    if info is not None and info.repo_digests:
         pulled = repo_digest(rt, image_id, registry.Reference.parse(ref))
         return "repo:" + (pulled or sorted(d.partition("@")[2] for d in info.repo_digests)[0])
     return content_of(rt, image_id)
