@@ -70,7 +70,7 @@ def sync(tree: Path) -> None:
     wanted = set(files)
     for path in sorted(tree.rglob("*"), reverse=True):
         rel = path.relative_to(tree).as_posix()
-        if rel == "mutants" or rel.startswith("mutants/") or rel == ".venv":
+        if rel in ("mutants", ".venv", ".git") or rel.startswith(("mutants/", ".git/")):
             continue
         if path.is_file() and rel not in wanted:
             path.unlink()
@@ -87,6 +87,13 @@ def sync(tree: Path) -> None:
         venv.parent.mkdir(parents=True, exist_ok=True)
         if not venv.is_symlink():
             venv.symlink_to(ROOT / ".venv")
+    # tests that copy the project list its files with `git ls-files` (tests/clones.py): the
+    # tree is a repository of its own, whose untracked files are the copy's files
+    if not (tree / ".git").is_dir():
+        subprocess.run(["git", "init", "-q"], cwd=tree, check=True)
+    (tree / ".git" / "info").mkdir(exist_ok=True)
+    (tree / ".git" / "info" / "exclude").write_text(
+        "/.venv\n/mutants/.venv\n.hypothesis/\n*.meta\n")
 
 
 def equivalents() -> dict[str, str]:

@@ -183,7 +183,8 @@ class Docker:
               ) -> Made:
         return self._made(images.build(
             self.engine, request.context, request.dockerfile, request.tag, request.args,
-            request.labels, request.task, progress, nocache=request.nocache), export)
+            request.labels, request.task, progress, nocache=request.nocache, keep=request.keep,
+            shown=request.shown), export)
 
     def import_rootfs(self, request: ImportRequest, progress: Progress,
                       export: Path | None = None) -> Made:
@@ -196,8 +197,8 @@ class Docker:
                ) -> Made:
         return self._made(containers.commit(
             self.engine, request.source_id, request.commands, request.tag, request.timeout,
-            request.container_labels, request.labels, request.task, request.fix, progress),
-            export)
+            request.container_labels, request.labels, request.task, request.fix, progress,
+            keep=request.keep), export)
 
     def _made(self, image_id: str, export: Path | None) -> Made:
         """The image in the engine, or (``export``) saved into that folder and removed."""

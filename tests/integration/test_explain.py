@@ -40,6 +40,12 @@ def test_why_names_the_file_the_missing_image_and_the_moved_registry(project, en
     assert said["exercise2:image"].startswith("up to date")  # the image is the same
 
 
+#: The files _edits changes.
+EDITED = ("exercises/exercise2/Question.py", "exercises/exercise2/Dockerfile",
+          "exercises/exercise2/exercise.yml", "exercises/demo1/syllabus.md",
+          "exercises/upstream/README.md", "exercises/demo1/compare.py")
+
+
 # Edits, each with the exercises to ask about and run (at least six kinds of edits).
 def _edits(root: Path) -> list[tuple[str, list[str], object]]:
     def append(rel: str, text: str):
@@ -72,21 +78,28 @@ def _status(project, names: list[str]) -> dict[str, str]:
 
 def test_status_says_what_the_next_run_does(project) -> None:
     project.doit("exercise2", "demo1", "upstream", "exercise1")
-    for what, names, edit in _edits(project.root):
-        edit()
-        marks = _status(project, names)
-        steps = [t for t in marks if ":" in t]  # (registry_start is a project task: no record)
-        records = {t: (project.record(t), project.local(t)) for t in steps}
-        run = project.doit(*names)
-        ran = {t for t in run.executed if t in marks}
-        will = {t for t, m in marks.items() if m == "R"}
-        may = {t for t, m in marks.items() if m == "~"}
-        always = {t for t, m in marks.items() if m == "A"}
-        assert will <= ran <= will | may | always, (what, marks, sorted(ran))
-        changed = {u for u in steps if (project.record(u), project.local(u)) != records[u]}
-        for task in may & ran:  # "~" ran: something it reads made a different result (or id)
-            assert changed - {task}, (what, task)
-        assert set(project.doit(*names).executed) <= always  # and then it is settled
+    # the copy is shared with the other tests: every file edited here is put back after
+    edited = [project.root / rel for rel in EDITED]
+    originals = {path: path.read_bytes() for path in edited}
+    try:
+        for what, names, edit in _edits(project.root):
+            edit()
+            marks = _status(project, names)
+            steps = [t for t in marks if ":" in t]  # (registry_start is a project task)
+            records = {t: (project.record(t), project.local(t)) for t in steps}
+            run = project.doit(*names)
+            ran = {t for t in run.executed if t in marks}
+            will = {t for t, m in marks.items() if m == "R"}
+            may = {t for t, m in marks.items() if m == "~"}
+            always = {t for t, m in marks.items() if m == "A"}
+            assert will <= ran <= will | may | always, (what, marks, sorted(ran))
+            changed = {u for u in steps if (project.record(u), project.local(u)) != records[u]}
+            for task in may & ran:  # "~" ran: something it reads made a different result
+                assert changed - {task}, (what, task)
+            assert set(project.doit(*names).executed) <= always  # and then it is settled
+    finally:
+        for path, data in originals.items():
+            path.write_bytes(data)
 
 
 def test_the_picture_holds_every_task_and_dependency(project) -> None:

@@ -49,7 +49,7 @@ def test_verify_passes_then_names_the_mismatch(project) -> None:
                           if ": lock " in line})
         # the image and its push, and what pulls that push (if it ran in this session): the
         # check's output stayed the same
-        pulls = ["rootless:file", "rootless:image", "vm:image"]
+        pulls = ["lxc:image", "rootless:file", "rootless:image", "vm:image"]
         assert changed == ["exercise2:image", "exercise2:push"] + [
             task for task in pulls if project.record(task) is not None]
         assert "Traceback" not in out

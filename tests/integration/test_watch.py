@@ -184,8 +184,10 @@ def test_watch_reruns_what_a_save_touches_keeps_services_and_ends_clean(project,
         assert "exercise.yml:" in said and "expekt" in said and "Traceback" not in said
         assert SUMMARY.search(watching.quiet(1.5)) is None
         # fixed, with one check more: loaded again, and the check whose keys changed runs
-        save(project, "exercises/exercise2/exercise.yml",
-             good.replace('stdout: ["^Answer: 2640$"]', 'stdout: ["^Answer: 2640$", "^Quest"]'))
+        fixed = good.replace('stdout: ["^Answer: 2640$"]',
+                             'stdout: ["^Answer: 2640$", "^Quest"]')
+        assert fixed != good, "the copy's exercise2/exercise.yml was left edited by a test"
+        save(project, "exercises/exercise2/exercise.yml", fixed)
         output = watching.round()
         assert "ac295: exercise2 loads again" in output
         assert ran(output) == ["exercise2:question"], output

@@ -206,3 +206,27 @@ def test_under_buildah_an_image_the_registry_lost_is_made_again(tmp_path, monkey
     served.clear()
     verdict = reuse.made_image_uptodate(rt, "ex:image", "me/app:1", DIGEST)
     assert not verdict.fresh and "the registry no longer serves it" in verdict.reason
+
+
+def test_the_docker_builder_hands_its_engine_what_a_failure_keeps(monkeypatch, tmp_path):
+    """A failed build keeps its last layer and a failed commit its container (docs/failures.md):
+    the docker builder must pass the step's ``keep`` (and the Dockerfile messages name) on."""
+    from tasks.engine import builders
+
+    seen: dict[str, dict] = {}
+    monkeypatch.setattr(builders.images, "build",
+                        lambda *args, **kwargs: seen.setdefault("build", kwargs) and "id1")
+    monkeypatch.setattr(builders.containers, "commit",
+                        lambda *args, **kwargs: seen.setdefault("commit", kwargs) and "id2")
+    keep, shown = object(), tmp_path / "exercise" / "Dockerfile"
+    docker = builders.Docker(engine=None, epoch=0)  # type: ignore[arg-type]
+    docker.build(builders.BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile",
+                                       tag="t:1", args={}, labels={}, task="ex:image",
+                                       keep=keep, shown=shown),  # type: ignore[arg-type]
+                 lambda line: None)
+    docker.commit(builders.CommitRequest(source_id="c", source="", commands=("true",), tag="t:2",
+                                         timeout=5, container_labels={}, labels={},
+                                         task="ex:commit", fix="", keep=keep),  # type: ignore
+                  lambda line: None)
+    assert seen["build"]["keep"] is keep and seen["build"]["shown"] == shown
+    assert seen["commit"]["keep"] is keep
