@@ -23,6 +23,9 @@ import requests
 
 from clones import Project, Registry, copy_project, free_port
 
+# minutes of buildah builds: not in script/test's default run (script/test -m slow)
+pytestmark = pytest.mark.slow
+
 FOUR = ["base", "exercise2", "demo1", "upstream"]
 ACCEPT = ", ".join(["application/vnd.oci.image.manifest.v1+json",
                     "application/vnd.docker.distribution.manifest.v2+json",
