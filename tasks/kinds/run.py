@@ -67,6 +67,17 @@ class RunStep(Step):
         return f"{self.exercise}:{self.image}"
 
 
+def _judge(step: RunStep, outcome: Any, progress: Any, recording: Any) -> None:
+    """Show what a container printed, check it against the step's ``expect:`` and record it
+    (the podman and LXC runs; a Docker run shows its output as it comes)."""
+    for line in outcome.stdout.splitlines():
+        progress(line)
+    expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
+                      outcome.stderr, step.where.file)
+    recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
+                      "stderr": outcome.stderr}
+
+
 def run_rootless(rt: Runtime, step: RunStep, archive: Path) -> None:
     """Run the one-shot container with rootless podman from the archive, and check it."""
     with recorded(rt.record_path(step.task), step.task) as recording:
@@ -77,12 +88,7 @@ def run_rootless(rt: Runtime, step: RunStep, archive: Path) -> None:
         progress(f"podman run as {user.pw_name} (uid {user.pw_uid}), no daemon: "
                  f"{image_id[7:19]} from {archive.name}")
         outcome = rootless.run(image_id, step.command, step.env, step.timeout)
-        for line in outcome.stdout.splitlines():
-            progress(line)
-        expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
-                          outcome.stderr, step.where.file)
-        recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
-                          "stderr": outcome.stderr}
+        _judge(step, outcome, progress, recording)
         recording.local = {"image_id": image_id, "host_uid": outcome.host_uid}
 
 
@@ -127,12 +133,7 @@ def run_lxc(rt: Runtime, step: RunStep) -> None:
         progress(f"lxc-execute on {fs.path.name[:12]} ({'made now' if made else 'reused'}), "
                  "no network")
         outcome = lxc.run(fs, step.command, step.env, step.timeout)
-        for line in outcome.stdout.splitlines():
-            progress(line)
-        expect_mod.verify(step.task, step.expect, outcome.exit_code, outcome.stdout,
-                          outcome.stderr, step.where.file)
-        recording.data = {"exit_code": outcome.exit_code, "stdout": outcome.stdout,
-                          "stderr": outcome.stderr}
+        _judge(step, outcome, progress, recording)
         recording.local = {"image_id": image_id, "rootfs": str(fs.path)}
 
 
