@@ -26,7 +26,7 @@ from . import containers, images, registry
 from .client import Engine
 from .evidence import Keep
 
-__all__ = ["BUILDERS", "Builder", "Docker", "Made", "choose"]
+__all__ = ["BUILDERS", "Builder", "Docker", "Made"]
 
 
 @dataclass(frozen=True)
@@ -211,13 +211,3 @@ class Docker:
     def push(self, image_id: str, ref: str, source: str, progress: Progress
              ) -> tuple[str, int]:
         return registry.push(self.engine, ref, progress)  # the caller tagged it ``ref``
-
-
-def choose(name: str, engine: Engine, state: Path, registry_host: str, epoch: int) -> Builder:
-    """The builder the ``builder`` variable names (checked when the config loads)."""
-    if name == "buildah":
-        from .buildah import Buildah
-
-        return Buildah(engine=engine, root=state / "buildah", registry=registry_host,
-                       epoch=epoch)
-    return Docker(engine=engine, epoch=epoch)

@@ -32,6 +32,9 @@ LABEL_PROJECT = "org.ac295.project"
 #: label, so that a build adds one LABEL step (each step of the legacy builder is a
 #: container), and the three facts always travel together.
 LABEL_MADE = "org.ac295.made"
+#: The pid of the ``doit shell`` process that made a container or network (shells.py makes
+#: them; containers.py leaves them alone when it sweeps).
+LABEL_SHELL = "org.ac295.shell"
 #: What every container this project starts gets: never privileged, and bounded, so that a
 #: runaway exercise cannot take the machine (2 cores, 24 GiB here) with it.
 CONTAINER_LIMITS: dict[str, object] = {"privileged": False, "mem_limit": "2g",

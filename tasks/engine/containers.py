@@ -23,10 +23,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..errors import CommandFailed, EngineError, RunLimit
 from .boundary import translated
-from .client import CONTAINER_LIMITS, Engine
+from .client import CONTAINER_LIMITS, LABEL_SHELL, Engine
 from .options import ContainerOptions
 from .evidence import Keep
-from .shells import LABEL_SHELL
 from .refs import repository_tag as parse_repository_tag
 from ..progress import Progress
 

@@ -29,12 +29,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import EngineError
 from .boundary import translated
-from .client import CONTAINER_LIMITS, LABEL_PROJECT, Engine
+from .client import CONTAINER_LIMITS, LABEL_PROJECT, LABEL_SHELL, Engine
 from .options import ContainerOptions
 from ..progress import Progress
 
-#: The pid of the ``doit shell`` process that made a container or network.
-LABEL_SHELL = "org.ac295.shell"
 #: The shell a container opens: bash where the image has it (line editing), else sh.
 SHELL = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"]
 

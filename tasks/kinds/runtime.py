@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine import builders, registry
+from ..engine import builder_choice, builders, registry
 from ..engine.client import Engine
 from ..engine.content import LayerCache
 from ..engine.localregistry import LocalRegistry
@@ -46,8 +46,8 @@ class Runtime:
     @property
     def builder(self) -> builders.Builder:
         """The builder the ``builder`` variable names (docker or buildah); cheap to make."""
-        return builders.choose(self.config.builder, self.engine, self.config.state,
-                               self.config.registry, self.config.source_date_epoch)
+        return builder_choice.choose(self.config.builder, self.engine, self.config.state,
+                                     self.config.registry, self.config.source_date_epoch)
 
     @property
     def local_registry(self) -> LocalRegistry | None:
