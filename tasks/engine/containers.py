@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import threading
 import uuid
@@ -164,6 +165,21 @@ def _kept_on_timeout(engine: Engine, container: Any, keep: Keep | None,
         raise
 
 
+def _not_started(task: str, command: Sequence[str] | None, err: Exception) -> EngineError:
+    """Why a created container did not start, in the step's words: runc's "executable file
+    not found" means the command names a program the image does not have."""
+    text = str(getattr(err, "explanation", "") or err)
+    missing = re.search(r'exec: "([^"]*)": (?:executable file not found|no such file)', text)
+    given = "the step's 'command:'" if command is not None else "the image's CMD or ENTRYPOINT"
+    if missing:
+        return EngineError(f"{task}: the image has no program '{missing[1]}', which "
+                           f"{given} runs. Fix {given}, or install the program in the image.")
+    if "no command specified" in text:
+        return EngineError(f"{task}: the image has no command (no CMD or ENTRYPOINT) and the "
+                           "step gives none. Add 'command:' to the step.")
+    return EngineError(f"{task}: the Docker Engine could not start the container: {text}")
+
+
 @translated
 def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
              env: Mapping[str, str], timeout: int, labels: Mapping[str, str], task: str,
@@ -196,7 +212,10 @@ def run_once(engine: Engine, image_id: str, command: Sequence[str] | None,
     capture: _Capture | None = None
     try:
         capture = _Capture(container, isolation, progress)
-        container.start()
+        try:
+            container.start()
+        except docker.errors.APIError as err:
+            raise _not_started(task, command, err) from None
         capture.start()
         try:
             with _kept_on_timeout(engine, container, keep, progress):

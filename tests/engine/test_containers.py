@@ -112,6 +112,33 @@ def test_container_is_removed_when_start_raises():
     container.wait.assert_not_called()
 
 
+RUNC_MISSING = ('failed to create shim task: OCI runtime create failed: runc create failed: '
+                'unable to start container process: exec: "nosuch": executable file not '
+                'found in $PATH: unknown')
+
+
+@pytest.mark.parametrize("explanation, command, words", [
+    (RUNC_MISSING, ["nosuch", "-x"], "ex:question: the image has no program 'nosuch', which "
+     "the step's 'command:' runs. Fix the step's 'command:', or install the program in the "
+     "image."),
+    (RUNC_MISSING, None, "ex:question: the image has no program 'nosuch', which the image's "
+     "CMD or ENTRYPOINT runs. Fix the image's CMD or ENTRYPOINT, or install the program in "
+     "the image."),
+    ("no command specified", None, "ex:question: the image has no command (no CMD or "
+     "ENTRYPOINT) and the step gives none. Add 'command:' to the step."),
+])
+def test_a_container_that_cannot_start_is_said_in_the_steps_words(explanation, command,
+                                                                   words):
+    container = fake_container()
+    container.start.side_effect = docker.errors.APIError("500 Server Error",
+                                                         explanation=explanation)
+    engine, _ = fake_engine(container)
+    with pytest.raises(EngineError) as caught:
+        run_once(engine, command=command)
+    assert str(caught.value) == words
+    container.remove.assert_called_once_with(force=True)
+
+
 @pytest.mark.parametrize("isolation, changed", [
     (Isolation(network="grd-net"), {"network": "grd-net"}),
     (Isolation(user="1000:1000"), {"user": "1000:1000", "network_mode": "none"}),
