@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, ContextManager, Iterator
 
-from ..errors import ShellError, VmError
+from ..errors import ShellError, SpecError, VmError
 from ..dsl.fields import Fields
 from ..dsl.model import LocalRef, Step
 from ..vm import boot as vm_boot
@@ -35,6 +35,9 @@ from .expect import Expect
 from .kernel import KernelStep
 from .reuse import image_facts
 from .runtime import Runtime
+
+#: The most memory a VM step may ask for (MB): a 16 GB VM on a 24 GB machine, under TCG.
+MOST_MEMORY_MB = 16384
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,8 +153,8 @@ class Vm(Kind[VmStep]):
                 "or one line)", required=True),
             expect_mod.KEY,
             Key("timeout", "integer", "seconds the whole boot may take (default 300)"),
-            Key("memory", "integer", "the VM's memory in MB (default 1024; the unpacked "
-                "image must fit in half of it)"))
+            Key("memory", "integer", "the VM's memory in MB (default 1024, at most "
+                f"{MOST_MEMORY_MB}; the unpacked image must fit in half of it)"))
     summary = "boot a VM (qemu) from an image, run a command in it and check its output"
     lock_fields = ("exit_code", "stdout", "stderr")
     lock_doc = "`exit_code`, `stdout`, `stderr` of the command in the VM"
@@ -159,10 +162,14 @@ class Vm(Kind[VmStep]):
     def parse(self, f: Fields, common: dict[str, Any], folder: Path) -> VmStep:
         words = f.command("command") or ()
         state = Path(f.variables["state"])
+        memory = f.positive("memory") or 1024
+        if memory > MOST_MEMORY_MB:
+            raise SpecError(f.where("memory"), f"{memory} MB is more than a VM here may take.",
+                            f"Give at most {MOST_MEMORY_MB} (MB, not bytes).")
         return VmStep(**common, image=f.required("vm"), kernel=f.required("kernel"),
                       command=shlex.join(words),
                       expect=expect_mod.parse(f), timeout=f.positive("timeout") or 300,
-                      memory=f.positive("memory") or 1024,
+                      memory=memory,
                       initramfs=state / "vm" / common["exercise"] / f"{common['name']}.cpio")
 
     def local_refs(self, step: VmStep) -> list[LocalRef]:

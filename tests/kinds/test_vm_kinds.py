@@ -39,6 +39,26 @@ def project(root: Path, steps: str) -> Path:
         "exercises/ex/exercise.yml": BASE + textwrap.indent(textwrap.dedent(steps), "  ")})
 
 
+@pytest.mark.parametrize("memory, fine", [(16384, True), (16385, False),
+                                           (1073741824, False)])
+def test_a_vms_memory_is_bounded_and_said_at_its_line(tmp_path, memory, fine):
+    from tasks.errors import SpecError
+
+    root = project(tmp_path, f"""\
+        linux: {{kernel: linux-image-cloud-amd64}}
+        box: {{vm: img, kernel: linux, command: "true", memory: {memory}}}
+    """)
+    if fine:
+        assert helpers.load(root)["ex"].steps["box"].memory == memory
+        return
+    with pytest.raises(SpecError) as caught:
+        helpers.load(root)
+    text = str(caught.value)
+    assert "exercise.yml:6 (key 'steps.box.memory')" in text  # its line, by hand
+    assert f"{memory} MB is more than a VM here may take" in text
+    assert "Give at most 16384 (MB, not bytes)." in text
+
+
 def test_the_vm_rung_parses(tmp_path):
     root = project(tmp_path, """\
         linux: {kernel: linux-image-cloud-amd64}
