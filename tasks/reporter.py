@@ -94,7 +94,7 @@ class Reporter(ConsoleReporter):
         self._note_failures()
         super().complete_run()
         for name, needs in self.not_run:
-            self.write(f"not run: {name} (it needs {needs}, which failed)\n")
+            self.write(f"not run: {name} (it needs {needs}, which did not succeed)\n")
         signal_name = process.interrupted()
         if signal_name:
             stopped = sorted(self.running)

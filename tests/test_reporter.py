@@ -88,7 +88,8 @@ def _lines(out: str) -> dict[str, list[str]]:
     return {"ran": re.findall(r"^\.  (\S+)$", out, re.M),
             "fresh": re.findall(r"^-- (\S+)$", out, re.M),
             "failed": re.findall(r"^TaskFailed - taskid:(\S+)$", out, re.M),
-            "not run": re.findall(r"^not run: (\S+) \(it needs ex:broken, which failed\)$", out,
+            "not run": re.findall(r"^not run: (\S+) \(it needs ex:\S+, which did not "
+                                  r"succeed\)$", out,
                                   re.M),
             "ignored": re.findall(r"^!! (\S+)$", out, re.M)}
 

@@ -137,8 +137,8 @@ def test_exercise2_with_a_broken_question_opens_the_failed_container(project, en
         assert run.returncode == 1
         message = run.stdout[run.stdout.index("TaskFailed"):].split("\nnot run: ")[0]
         message = message.split("\nac295: ")[0].strip()
-        assert "not run: exercise2:push (it needs exercise2:question, which failed)" in \
-            run.stdout
+        assert ("not run: exercise2:push (it needs exercise2:question, which did not succeed)"
+                in run.stdout)
         assert message.splitlines()[-1] == "script/doit shell exercise2:question"
         assert "NameError" in message
         assert len(evidence_of(engine, project, "exercise2:question")) == 1
