@@ -180,3 +180,21 @@ def _take(state: Path) -> IO[str]:
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def kill_group(proc: Any) -> None:
+    """SIGKILL the process group a child was started in (``start_new_session=True``): the
+    child and whatever it started, whether or not it is still there."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop(proc: Any, grace: float = 30) -> None:
+    """Ask a child to end (SIGTERM), so that it cleans up; SIGKILL it after ``grace`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except Exception:  # subprocess.TimeoutExpired, without importing subprocess here
+        proc.kill()

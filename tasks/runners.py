@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, ContextManager, Iterator
 
+from . import process
 from .errors import Ac295Error, EngineError, VmError
 
 FAILED = 125  # the runner itself failed (as docker run and podman run say it)
@@ -88,10 +89,7 @@ def _process(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[byte
     try:
         yield proc
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        process.kill_group(proc)
         proc.wait()
 
 

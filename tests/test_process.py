@@ -84,3 +84,41 @@ def test_a_lock_held_for_a_block_is_let_go_after_it(tmp_path):
 def test_shell_takes_no_lock_for_its_whole_life(tmp_path):
     assert process.command_of(["doit", "shell", "ex:q"]) == "shell"
     assert process.hold(tmp_path, ["doit", "shell", "ex:q"]) is False
+
+
+def test_kill_group_kills_the_child_and_what_it_started_and_ignores_one_gone():
+    import subprocess
+    import time
+
+    from tasks import process
+
+    proc = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"], start_new_session=True)
+    time.sleep(0.3)
+    process.kill_group(proc)
+    assert proc.wait(timeout=5) == -9
+
+    def living() -> list[str]:  # the group's processes that still run (not zombies)
+        out = subprocess.run(["ps", "-o", "stat=", "-g", str(proc.pid)], capture_output=True,
+                             text=True).stdout.split()
+        return [state for state in out if not state.startswith("Z")]
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and living():
+        time.sleep(0.1)
+    assert living() == []
+    process.kill_group(proc)  # the group is gone: no error
+
+
+def test_stop_asks_first_and_kills_a_child_that_will_not_end():
+    import subprocess
+
+    from tasks import process
+
+    polite = subprocess.Popen(["sleep", "60"])
+    process.stop(polite, grace=5)
+    assert polite.returncode == -15  # SIGTERM was enough
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60"])
+    import time
+    time.sleep(0.3)
+    process.stop(stubborn, grace=0.5)
+    assert stubborn.wait(timeout=5) == -9

@@ -40,6 +40,7 @@ from typing import Iterator, Mapping, Sequence
 from ..dsl.config import LOOPBACK_HOSTS
 from ..errors import BuildError, CommandFailed, RegistryError
 from ..progress import Progress, plain
+from .. import process
 from . import images, registry
 from .builders import BuildRequest, CommitRequest, ImportRequest, Made
 from .client import Engine
@@ -365,11 +366,7 @@ def _command(args: list[str], timeout: int, progress: Progress | None,
                 if progress is not None and text.strip() and not _CHATTER.match(text):
                     progress(text if len(text) <= WIDTH else text[:WIDTH - 3] + "...")
         except BaseException:  # Ctrl-C or SIGTERM: stop it too, let it clean up
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            process.stop(proc)
             raise
         finally:
             if timer is not None:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from ..errors import LxcError
+from .. import process
 from . import containers
 from .boundary import translated
 from .bridges import Veth
@@ -241,10 +242,7 @@ def _argv(name: str, folder: Path, command: Sequence[str]) -> list[str]:
 def _stop(name: str, folder: Path, proc: subprocess.Popen[bytes]) -> None:
     subprocess.run(["lxc-stop", "--name", name, "--lxcpath", str(folder), "--kill"],
                    capture_output=True, timeout=30)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    process.kill_group(proc)
     proc.communicate()
 
 

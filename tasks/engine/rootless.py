@@ -22,7 +22,6 @@ import json
 import os
 import pwd
 import re
-import signal
 import subprocess
 import tarfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from ..errors import RootlessError
+from .. import process
 from . import containers
 
 USER = "ac295-rootless"
@@ -203,10 +203,7 @@ def run(image_id: str, command: Sequence[str] | None, env: Mapping[str, str], ti
 
 
 def _abort(proc: subprocess.Popen[bytes], name: str, container: str) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    process.kill_group(proc)
     proc.communicate()
     podman(name, ["rm", "--force", "--time", "0", container], check=False, timeout=60)
 

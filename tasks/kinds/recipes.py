@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from .. import process
 from ..errors import RecipeError
 from ..progress import progress
 
@@ -48,11 +49,7 @@ def run(command: str, cwd: Path, task: str, spec_file: Path, key: str) -> None:
                 progress(line)
                 tail = (tail + [line.rstrip()])[-TAIL:]
         except BaseException:  # Ctrl-C or SIGTERM: stop the recipe too, let it clean up
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            process.stop(proc)
             raise
     if proc.returncode != 0:
         quoted = ("\n" + "\n".join(tail)) if tail else " (it printed nothing)"
